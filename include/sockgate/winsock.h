@@ -1,0 +1,9 @@
+/* The Winsock-shaped compatibility layer: a thin wrapper over the C++ API,
+ * usable from C. See include/sockgate/winsock/ for each part. */
+#ifndef SOCKGATE_WINSOCK_H
+#define SOCKGATE_WINSOCK_H
+
+#include "sockgate/winsock/types.h"
+#include "sockgate/winsock/startup.h"
+
+#endif
