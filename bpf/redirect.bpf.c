@@ -1,0 +1,454 @@
+/* The connection-redirect data path: the decision at connect(), the disguise
+ * at getpeername(), the hand-over of the flow to the service's accepted
+ * socket (sockops), and the socket options a service reads (getsockopt).
+ *
+ * connect4/6 and getpeername4/6 are attached to the governed cgroup; sockops
+ * and getsockopt to a cgroup that holds both the applications and the
+ * services (the hierarchy root by default), since they act on both ends. */
+#include "lib/filter.h"
+#include "lib/net.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Redirect state of a socket: set by connect4/6 on the application's socket
+ * and by sockops on the service's accepted socket. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct sg_sock_state);
+} sg_sock SEC(".maps");
+
+/* Flows between the application's connect() and the service's accept(), by
+ * 4-tuple: written by sockops on the application's socket, taken by sockops
+ * on the accepted socket, dropped when the application's socket closes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 65536);
+  __type(key, struct sg_flow_key);
+  __type(value, struct sg_sock_state);
+} sg_flows SEC(".maps");
+
+/* Redirect services in priority order, two tables (see sg_config); written
+ * by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2 * SG_MAX_SERVICES);
+  __type(key, __u32);
+  __type(value, struct sg_service);
+} sg_services SEC(".maps");
+
+/* [0]: which service table is live and how long each is; written by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sg_config);
+} sg_config SEC(".maps");
+
+/* Every decision, for `sockgate run`'s trace and connection table. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} sg_events SEC(".maps");
+
+static __always_inline void emit(__u32 decision, const struct sg_endpoint *dst,
+                                 const struct sg_endpoint *to, __u32 service_id, __u64 flow_id,
+                                 const struct sg_origin *o) {
+  struct sg_event *e = bpf_ringbuf_reserve(&sg_events, sizeof(*e), 0);
+  if (!e) return; /* user space is behind: lose the event, never the connect */
+  e->time_ns = bpf_ktime_get_ns();
+  e->flow_id = flow_id;
+  e->cgroup_id = o->cgroup_id;
+  e->tgid = o->pid_tgid >> 32;
+  e->tid = (__u32)o->pid_tgid;
+  e->uid = (__u32)o->uid_gid;
+  e->gid = o->uid_gid >> 32;
+  e->decision = decision;
+  e->service_id = service_id;
+  __builtin_memcpy(e->comm, o->comm, SG_COMM_LEN);
+  e->dst = *dst;
+  if (to)
+    e->redirect_to = *to;
+  else
+    __builtin_memset(&e->redirect_to, 0, sizeof(e->redirect_to));
+  bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int is_listener_of(const struct sg_service *s, const struct sg_endpoint *d) {
+  const __u32 *a = (const __u32 *)d->addr;
+  if (d->family == AF_INET)
+    return (s->flags & SG_SVC_LISTEN4) && a[0] == s->listen4_addr && d->port == s->listen4_port;
+  const __u32 *l = (const __u32 *)s->listen6_addr;
+  return (s->flags & SG_SVC_LISTEN6) && d->port == s->listen6_port && a[0] == l[0] &&
+         a[1] == l[1] && a[2] == l[2] && a[3] == l[3];
+}
+
+/* Liveness is decided now, by asking the kernel for the listener, so a
+ * service that died a moment ago is never trusted on stale state. */
+__attribute__((noinline)) int listener_up(struct bpf_sock_addr *ctx, const struct sg_service *s,
+                                          __u32 family) {
+  struct bpf_sock_tuple t = {};
+  if (!s) return 0;
+  struct bpf_sock *sk;
+  if (family == AF_INET) {
+    if (!(s->flags & SG_SVC_LISTEN4)) return 0;
+    t.ipv4.saddr = s->listen4_addr;
+    t.ipv4.daddr = s->listen4_addr;
+    t.ipv4.dport = s->listen4_port;
+    sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+  } else {
+    if (!(s->flags & SG_SVC_LISTEN6)) return 0;
+    __builtin_memcpy(t.ipv6.saddr, s->listen6_addr, 16);
+    __builtin_memcpy(t.ipv6.daddr, s->listen6_addr, 16);
+    t.ipv6.dport = s->listen6_port;
+    sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+  }
+  if (!sk) return 0;
+  int up = sk->state == BPF_TCP_LISTEN;
+  bpf_sk_release(sk);
+  return up;
+}
+
+__attribute__((noinline)) int in_chain(const struct sg_redirect_records *r, __u32 id) {
+  if (!r) return 0;
+#pragma clang loop unroll(full)
+  for (int i = 0; i < SG_MAX_CHAIN; i++)
+    if (i < r->count && r->chain[i] == id) return 1;
+  return 0;
+}
+
+__attribute__((noinline)) int fill_context(struct sg_sock_state *st, const struct sg_service *s,
+                                           const struct sg_endpoint *dst,
+                                           const struct sg_origin *o, __u64 flow_id) {
+  if (!st || !s || !dst || !o) return 0;
+  struct sg_redirect_context *c = &st->context;
+  __u32 tag_len = s->tag_len > SG_TAG_MAX ? SG_TAG_MAX : s->tag_len;
+  c->magic = SG_CONTEXT_MAGIC;
+  c->version = SG_ABI_VERSION;
+  c->header_len = SG_CONTEXT_HEADER_LEN;
+  c->total_len = SG_CONTEXT_HEADER_LEN + ((tag_len + 7) & ~7u);
+  c->flags = 0;
+  c->original_dst = *dst;
+  c->origin_tgid = o->pid_tgid >> 32;
+  c->origin_tid = (__u32)o->pid_tgid;
+  c->origin_uid = (__u32)o->uid_gid;
+  c->origin_gid = o->uid_gid >> 32;
+  c->origin_cgroup_id = o->cgroup_id;
+  c->flow_id = flow_id;
+  c->redirect_time_ns = bpf_ktime_get_ns();
+  __builtin_memcpy(c->origin_comm, o->comm, SG_COMM_LEN);
+  c->service_id = s->id;
+  c->tag_len = tag_len;
+  /* user space zero-fills the tag past tag_len, so the padding is zero too */
+  __builtin_memcpy(c->tag, s->tag, SG_TAG_MAX);
+  return 1;
+}
+
+static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg_endpoint *dst,
+                                            int v6_socket) {
+  __u32 zero = 0;
+  struct sg_config *cfg = bpf_map_lookup_elem(&sg_config, &zero);
+  if (!cfg) return 1;
+  __u32 table = cfg->active_table & 1;
+  __u32 n = cfg->service_count[table];
+  if (!n) return 1;
+  __u32 base = table * SG_MAX_SERVICES;
+
+  /* A connection to a service itself is never redirected. */
+  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
+    if (i >= n) break;
+    __u32 key = base + i; /* the counter itself must not live on the stack */
+    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+    if (s && (s->flags & SG_SVC_ACTIVE) && is_listener_of(s, dst)) return 1;
+  }
+
+  struct sg_origin o = {};
+  o.pid_tgid = bpf_get_current_pid_tgid();
+  o.uid_gid = bpf_get_current_uid_gid();
+  o.cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(o.comm, sizeof(o.comm));
+  __u64 cookie = bpf_get_socket_cookie(ctx);
+
+  struct sg_sock_state *prev = ctx->sk ? bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0) : 0;
+  int has_records = prev && (prev->flags & SG_SOCK_HAS_RECORDS);
+  __u32 fail_open_id = 0;
+
+  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
+    if (i >= n) break;
+    __u32 key = base + i;
+    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+    if (!s || !(s->flags & SG_SVC_ACTIVE)) continue;
+    if (has_records && in_chain(&prev->records, s->id)) continue; /* no loops */
+    int own = (s->tgid && s->tgid == (__u32)(o.pid_tgid >> 32)) ||
+              (s->cgroup_id && s->cgroup_id == o.cgroup_id);
+    if (own && !has_records) continue;
+    if (!sg_filter_match(&s->filter, dst, &o)) continue;
+
+    if (!listener_up(ctx, s, dst->family == AF_INET ? AF_INET : AF_INET6)) {
+      if (s->flags & SG_SVC_FAIL_CLOSED) {
+        emit(SG_DECISION_REFUSED, dst, 0, s->id, cookie, &o);
+        bpf_set_retval(-ECONNREFUSED);
+        return 0;
+      }
+      if (!fail_open_id) fail_open_id = s->id;
+      continue;
+    }
+
+    if (!ctx->sk) return 1;
+    struct sg_sock_state *st =
+        bpf_sk_storage_get(&sg_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!st) return 1; /* out of memory: connect as asked rather than fail */
+
+    if (!(st->flags & SG_SOCK_HAS_RECORDS)) {
+      st->records.magic = SG_RECORDS_MAGIC;
+      st->records.version = SG_ABI_VERSION;
+      st->records.count = 0;
+      st->records.flow_id = cookie;
+    }
+    __u16 c = st->records.count;
+    if (c < SG_MAX_CHAIN) {
+      st->records.chain[c & (SG_MAX_CHAIN - 1)] = s->id;
+      st->records.count = c + 1;
+    }
+    st->flags |= SG_SOCK_REDIRECTED;
+    fill_context(st, s, dst, &o, st->records.flow_id);
+
+    struct sg_endpoint *to = &st->listener;
+    if (dst->family == AF_INET) {
+      sg_endpoint_from_ip4(to, s->listen4_addr, s->listen4_port);
+      if (v6_socket) { /* a dual-stack socket reaching IPv4 stays v4-mapped */
+        ctx->user_ip6[0] = 0;
+        ctx->user_ip6[1] = 0;
+        ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+        ctx->user_ip6[3] = s->listen4_addr;
+      } else {
+        ctx->user_ip4 = s->listen4_addr;
+      }
+      ctx->user_port = s->listen4_port;
+    } else {
+      if (!v6_socket) return 1; /* cannot happen; lets connect4 drop the user_ip6 stores */
+      const __u32 *l = (const __u32 *)s->listen6_addr;
+      sg_endpoint_from_ip6(to, l, s->listen6_port);
+      ctx->user_ip6[0] = l[0];
+      ctx->user_ip6[1] = l[1];
+      ctx->user_ip6[2] = l[2];
+      ctx->user_ip6[3] = l[3];
+      ctx->user_port = s->listen6_port;
+    }
+    emit(SG_DECISION_REDIRECT, dst, to, s->id, st->records.flow_id, &o);
+    return 1;
+  }
+
+  emit(fail_open_id ? SG_DECISION_FAIL_OPEN : SG_DECISION_DIRECT, dst, 0, fail_open_id, cookie,
+       &o);
+  return 1;
+}
+
+SEC("cgroup/connect4")
+int sg_connect4(struct bpf_sock_addr *ctx) {
+  if (ctx->type != SOCK_STREAM) return 1;
+  struct sg_endpoint dst = {};
+  sg_endpoint_from_ip4(&dst, ctx->user_ip4, (__be16)ctx->user_port);
+  return redirect_connect(ctx, &dst, 0);
+}
+
+SEC("cgroup/connect6")
+int sg_connect6(struct bpf_sock_addr *ctx) {
+  if (ctx->type != SOCK_STREAM) return 1;
+  __u32 w[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+  struct sg_endpoint dst = {};
+  sg_endpoint_from_ip6(&dst, w, (__be16)ctx->user_port);
+  return redirect_connect(ctx, &dst, 1);
+}
+
+/* The application asks who it is talking to: the original destination, so
+ * the redirect stays invisible. */
+SEC("cgroup/getpeername4")
+int sg_getpeername4(struct bpf_sock_addr *ctx) {
+  if (!ctx->sk) return 1;
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0);
+  if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
+  const struct sg_endpoint *o = &st->context.original_dst;
+  if (o->family != AF_INET) return 1;
+  ctx->user_ip4 = *(const __u32 *)o->addr;
+  ctx->user_port = o->port;
+  return 1;
+}
+
+SEC("cgroup/getpeername6")
+int sg_getpeername6(struct bpf_sock_addr *ctx) {
+  if (!ctx->sk) return 1;
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0);
+  if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
+  const struct sg_endpoint *o = &st->context.original_dst;
+  const __u32 *a = (const __u32 *)o->addr;
+  if (o->family == AF_INET) {
+    ctx->user_ip6[0] = 0;
+    ctx->user_ip6[1] = 0;
+    ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+    ctx->user_ip6[3] = a[0];
+  } else {
+    ctx->user_ip6[0] = a[0];
+    ctx->user_ip6[1] = a[1];
+    ctx->user_ip6[2] = a[2];
+    ctx->user_ip6[3] = a[3];
+  }
+  ctx->user_port = o->port;
+  return 1;
+}
+
+/* sockops reports remote_port in network order but, on little-endian
+ * kernels, shifted into the upper half; one of the halves is always zero. */
+static __always_inline __be16 remote_port_of(struct bpf_sock_ops *skops) {
+  __u32 rp = skops->remote_port;
+  return (__be16)((rp >> 16) | (rp & 0xffff));
+}
+
+/* The flow key as the service's accepted socket sees it: src is the
+ * application's socket, dst the service's listener. */
+static __always_inline void flow_key(struct bpf_sock_ops *skops, struct sg_flow_key *k,
+                                     int local_is_src) {
+  struct sg_endpoint local = {}, remote = {};
+  __be16 lport = bpf_htons((__u16)skops->local_port);
+  __be16 rport = remote_port_of(skops);
+  if (skops->family == AF_INET) {
+    sg_endpoint_from_ip4(&local, skops->local_ip4, lport);
+    sg_endpoint_from_ip4(&remote, skops->remote_ip4, rport);
+  } else {
+    __u32 l[4] = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+                  skops->local_ip6[3]};
+    __u32 r[4] = {skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
+                  skops->remote_ip6[3]};
+    sg_endpoint_from_ip6(&local, l, lport);
+    sg_endpoint_from_ip6(&remote, r, rport);
+  }
+  const struct sg_endpoint *src = local_is_src ? &local : &remote;
+  const struct sg_endpoint *dst = local_is_src ? &remote : &local;
+  k->family = src->family;
+  k->src_port = src->port;
+  k->dst_port = dst->port;
+  __builtin_memcpy(k->src_addr, src->addr, 16);
+  __builtin_memcpy(k->dst_addr, dst->addr, 16);
+}
+
+SEC("sockops")
+int sg_sockops(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  struct sg_flow_key key = {};
+  switch (skops->op) {
+    case BPF_SOCK_OPS_TCP_CONNECT_CB: {
+      /* The source port is known only now: publish the flow under it. */
+      if (!sk) return 1;
+      struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
+      if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
+      flow_key(skops, &key, 1);
+      if (bpf_map_update_elem(&sg_flows, &key, st, BPF_ANY) == 0)
+        bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
+      return 1;
+    }
+    case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
+      if (!sk) return 1;
+      flow_key(skops, &key, 0);
+      struct sg_sock_state *flow = bpf_map_lookup_elem(&sg_flows, &key);
+      if (!flow) return 1;
+      struct sg_sock_state *st =
+          bpf_sk_storage_get(&sg_sock, sk, flow, BPF_SK_STORAGE_GET_F_CREATE);
+      if (st) st->flags = (st->flags & ~SG_SOCK_REDIRECTED) | SG_SOCK_SERVICE_SIDE;
+      bpf_map_delete_elem(&sg_flows, &key);
+      return 1;
+    }
+    case BPF_SOCK_OPS_STATE_CB:
+      /* The application's socket closed before (or after) the service took
+       * the flow: never leave it behind in the table. */
+      if (skops->args[1] == BPF_TCP_CLOSE) {
+        flow_key(skops, &key, 1);
+        bpf_map_delete_elem(&sg_flows, &key);
+      }
+      return 1;
+  }
+  return 1;
+}
+
+static __always_inline int answer_error(struct bpf_sockopt *ctx, int err) {
+  ctx->retval = -err;
+  return 1;
+}
+
+SEC("cgroup/getsockopt")
+int sg_getsockopt(struct bpf_sockopt *ctx) {
+  int level = ctx->level, name = ctx->optname;
+  if (level != SOL_IP && level != SOL_IPV6) return 1;
+  if (name != SG_IP_WFP_REDIRECT_RECORDS && name != SG_IP_WFP_REDIRECT_CONTEXT &&
+      name != SG_SO_ORIGINAL_DST)
+    return 1;
+  struct bpf_sock *sk = ctx->sk;
+  if (!sk) return 1;
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
+  if (!st || !(st->flags & SG_SOCK_SERVICE_SIDE)) return 1; /* not ours: kernel's answer */
+
+  __u8 *out = ctx->optval;
+  __u8 *end = ctx->optval_end;
+
+  if (name == SG_SO_ORIGINAL_DST) {
+    const struct sg_endpoint *o = &st->context.original_dst;
+    const __u32 *a = (const __u32 *)o->addr;
+    if (level == SOL_IP) {
+      if (o->family != AF_INET) return answer_error(ctx, ENOENT);
+      if (out + 16 > end) return answer_error(ctx, EINVAL);
+      __u32 *w = (__u32 *)out; /* struct sockaddr_in */
+      w[0] = AF_INET | ((__u32)o->port << 16);
+      w[1] = a[0];
+      w[2] = 0;
+      w[3] = 0;
+      ctx->optlen = 16;
+    } else {
+      if (out + 28 > end) return answer_error(ctx, EINVAL);
+      __u32 *w = (__u32 *)out; /* struct sockaddr_in6 */
+      w[0] = AF_INET6 | ((__u32)o->port << 16);
+      w[1] = 0; /* flowinfo */
+      if (o->family == AF_INET) {
+        w[2] = 0;
+        w[3] = 0;
+        w[4] = bpf_htonl(0x0000ffff);
+        w[5] = a[0];
+      } else {
+        w[2] = a[0];
+        w[3] = a[1];
+        w[4] = a[2];
+        w[5] = a[3];
+      }
+      w[6] = 0; /* scope id */
+      ctx->optlen = 28;
+    }
+    ctx->retval = 0;
+    return 1;
+  }
+
+  const __u64 *src;
+  __u32 len;
+  if (name == SG_IP_WFP_REDIRECT_CONTEXT) {
+    src = (const __u64 *)&st->context;
+    len = st->context.total_len;
+    if (len > sizeof(struct sg_redirect_context)) len = sizeof(struct sg_redirect_context);
+  } else {
+    src = (const __u64 *)&st->records;
+    len = sizeof(struct sg_redirect_records);
+  }
+  if (ctx->optlen == 0) { /* size query: only a NULL buffer may be told more than it holds */
+    ctx->optlen = len;
+    ctx->retval = 0;
+    return 1;
+  }
+  if (out + len > end) return answer_error(ctx, ERANGE);
+#pragma clang loop unroll(full)
+  for (__u32 i = 0; i < sizeof(struct sg_redirect_context) / 8; i++) {
+    if (i * 8 >= len) break;
+    if (out + i * 8 + 8 > end) break;
+    *(__u64 *)(out + i * 8) = src[i];
+  }
+  ctx->optlen = len;
+  ctx->retval = 0;
+  return 1;
+}

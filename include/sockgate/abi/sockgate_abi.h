@@ -1,0 +1,208 @@
+/* The only thing that crosses the kernel/user boundary: plain structs and
+ * constants shared by bpf/ and src/. No functions, no C++.
+ *
+ * Two of these structs are a public wire format that any redirect service,
+ * in any language, reads with plain socket options on its accepted socket:
+ *
+ *   getsockopt(fd, SOL_IP or SOL_IPV6, IP_WFP_REDIRECT_CONTEXT = 70, buf, &len)
+ *       -> struct sg_redirect_context, header_len + padded tag bytes long.
+ *   getsockopt(fd, SOL_IP or SOL_IPV6, IP_WFP_REDIRECT_RECORDS = 60, buf, &len)
+ *       -> struct sg_redirect_records (opaque to services: pass it back).
+ *   getsockopt(fd, SOL_IP, SO_ORIGINAL_DST = 80, &sockaddr_in, &len)
+ *   getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST = 80, &sockaddr_in6, &len)
+ *       -> the original destination, as iptables REDIRECT would answer.
+ *
+ * Buffer-size protocol for 60 and 70: a NULL buffer (optval == NULL) answers
+ * success with len set to the size needed; a buffer smaller than needed fails
+ * with ERANGE and leaves len alone (the kernel forbids a cgroup getsockopt
+ * program to report more than the caller's buffer holds). A socket that
+ * carries no redirect flow gets the kernel's own answer (ENOPROTOOPT).
+ *
+ * On SOL_IPV6, 60 and 70 are also Linux's IPV6_RECVPATHMTU and
+ * IPV6_AUTOFLOWLABEL: sockgate answers them only on sockets that carry a
+ * redirect flow, where the Windows meaning wins.
+ *
+ * All integers are in host byte order except ports and addresses, which are
+ * in network byte order as in struct sockaddr_in/in6.
+ */
+#ifndef SOCKGATE_ABI_H
+#define SOCKGATE_ABI_H
+
+#include <linux/types.h>
+
+#define SG_ABI_VERSION 1
+
+#define SG_IP_WFP_REDIRECT_RECORDS 60
+#define SG_IP_WFP_REDIRECT_CONTEXT 70
+#define SG_SO_ORIGINAL_DST 80
+
+#define SG_MAX_SERVICES 16
+#define SG_MAX_CHAIN 8
+#define SG_MAX_PREFIXES 8
+#define SG_TAG_MAX 1024
+#define SG_COMM_LEN 16
+
+/* An IPv4 or IPv6 endpoint. family is AF_INET (2) or AF_INET6 (10); an IPv4
+ * address sits in addr[0..3]. A v4-mapped IPv6 address is stored as IPv4. */
+struct sg_endpoint {
+  __u16 family;
+  __be16 port;
+  __u32 _pad;
+  __u8 addr[16];
+};
+
+/* ---- redirect context (public wire format, version 1) ---- */
+
+#define SG_CONTEXT_MAGIC 0x43524753u /* "SGRC" as little-endian bytes */
+
+struct sg_redirect_context {
+  __u32 magic;
+  __u16 version;    /* SG_ABI_VERSION */
+  __u16 header_len; /* offset of tag[]; readers skip fields they don't know */
+  __u32 total_len;  /* header_len + tag_len rounded up to a multiple of 8 */
+  __u32 flags;      /* reserved, 0 */
+  struct sg_endpoint original_dst;
+  __u32 origin_tgid; /* process (thread group) that called connect() */
+  __u32 origin_tid;  /* the thread */
+  __u32 origin_uid;
+  __u32 origin_gid;
+  __u64 origin_cgroup_id;
+  __u64 flow_id;           /* socket cookie of the application's socket */
+  __u64 redirect_time_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) at connect() */
+  char origin_comm[SG_COMM_LEN];
+  __u32 service_id; /* the service this flow was redirected to */
+  __u32 tag_len;    /* bytes of tag[] in use; the service's own tag */
+  __u8 tag[SG_TAG_MAX];
+};
+
+#define SG_CONTEXT_HEADER_LEN 104u
+
+/* ---- redirect records (opaque to services) ---- */
+
+#define SG_RECORDS_MAGIC 0x52524753u /* "SGRR" */
+
+struct sg_redirect_records {
+  __u32 magic;
+  __u16 version;
+  __u16 count; /* entries of chain[] in use */
+  __u64 flow_id;
+  __u32 chain[SG_MAX_CHAIN]; /* service ids that handled the flow, in order */
+};
+
+/* ---- per-socket state (socket-local storage; kernel private) ---- */
+
+#define SG_SOCK_REDIRECTED 0x1u /* application socket sent to a service */
+#define SG_SOCK_SERVICE_SIDE 0x2u /* a service's accepted socket carrying a flow */
+#define SG_SOCK_HAS_RECORDS 0x4u /* records attached (by a service, outbound) */
+
+struct sg_sock_state {
+  __u32 flags;
+  __u32 _pad;
+  struct sg_endpoint listener; /* where the socket was redirected to */
+  struct sg_redirect_records records;
+  struct sg_redirect_context context;
+};
+
+/* Flow table key: the TCP 4-tuple as the service's accepted socket sees it
+ * (src = the application's socket, dst = the service's listener). */
+struct sg_flow_key {
+  __u32 family;
+  __be16 src_port;
+  __be16 dst_port;
+  __u8 src_addr[16];
+  __u8 dst_addr[16];
+};
+
+/* ---- services and filters (written by user space) ---- */
+
+#define SG_SVC_ACTIVE 0x1u
+#define SG_SVC_FAIL_CLOSED 0x2u
+#define SG_SVC_LISTEN4 0x4u
+#define SG_SVC_LISTEN6 0x8u
+
+#define SG_PROTO_TCP 0x1u
+#define SG_PROTO_UDP 0x2u
+
+struct sg_prefix {
+  __u16 family;
+  __u16 len; /* prefix length in bits */
+  __u32 _pad;
+  __u8 addr[16];
+};
+
+/* A flow matches when every constraint named in `match` holds; prefixes are
+ * alternatives (any one). Ranges are inclusive. */
+#define SG_MATCH_PORT 0x01u
+#define SG_MATCH_UID 0x02u
+#define SG_MATCH_GID 0x04u
+#define SG_MATCH_CGROUP 0x08u
+#define SG_MATCH_COMM 0x10u
+#define SG_MATCH_PREFIX 0x20u
+
+struct sg_filter {
+  __u32 match;     /* SG_MATCH_* */
+  __u32 protocols; /* SG_PROTO_* mask; 0 = TCP */
+  __u16 port_lo;   /* destination port range, host order */
+  __u16 port_hi;
+  __u32 uid_lo;
+  __u32 uid_hi;
+  __u32 gid_lo;
+  __u32 gid_hi;
+  __u32 prefix_count;
+  __u32 _pad;
+  __u64 cgroup_id; /* origin must be in this cgroup (exact) */
+  struct sg_prefix prefixes[SG_MAX_PREFIXES];
+  char comm[SG_COMM_LEN]; /* exact match */
+};
+
+struct sg_service {
+  __u32 id; /* non-zero, stable for the service's lifetime */
+  __u32 flags;
+  __be32 listen4_addr;
+  __be16 listen4_port;
+  __be16 listen6_port;
+  __u8 listen6_addr[16];
+  __u64 cgroup_id; /* the service's own cgroup: its own sockets are excluded */
+  __u32 tgid;      /* the service's own process, likewise; 0 = none */
+  __u32 tag_len;
+  struct sg_filter filter;
+  __u8 tag[SG_TAG_MAX];
+};
+
+/* sg_config[0]. The service table is double-buffered so that a connect()
+ * never sees a half-written table: user space fills the inactive half
+ * (sg_services[t * SG_MAX_SERVICES + i], service_count[t]) and then flips
+ * active_table. Each field is one aligned u32, so readers see old or new. */
+struct sg_config {
+  __u32 active_table; /* 0 or 1 */
+  __u32 service_count[2];
+  __u32 flags;
+};
+
+/* ---- decision events (ring buffer) ---- */
+
+enum sg_decision {
+  SG_DECISION_REDIRECT = 1,       /* sent to a service */
+  SG_DECISION_DIRECT = 2,         /* no service wanted it */
+  SG_DECISION_FAIL_OPEN = 3,      /* the matching service was down: direct */
+  SG_DECISION_REFUSED = 4,        /* the matching service was down, fail-closed */
+  SG_DECISION_FLOW_PUBLISHED = 5, /* sockops published the flow for the service */
+  SG_DECISION_FLOW_ACCEPTED = 6,  /* the service's accepted socket got the flow */
+};
+
+struct sg_event {
+  __u64 time_ns;
+  __u64 flow_id;
+  __u64 cgroup_id;
+  __u32 tgid;
+  __u32 tid;
+  __u32 uid;
+  __u32 gid;
+  __u32 decision; /* enum sg_decision */
+  __u32 service_id;
+  char comm[SG_COMM_LEN];
+  struct sg_endpoint dst;         /* the destination the application asked for */
+  struct sg_endpoint redirect_to; /* the service listener, when redirected */
+};
+
+#endif /* SOCKGATE_ABI_H */

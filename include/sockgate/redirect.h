@@ -1,0 +1,55 @@
+// What a redirect service reads from (and attaches to) its sockets: the
+// redirect context, the redirect records, and the original destination.
+// Everything here works through plain socket options answered by sockgate's
+// kernel programs; see include/sockgate/abi/sockgate_abi.h for the wire format.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sockgate/endpoint.h"
+#include "sockgate/error.h"
+
+namespace sockgate {
+
+struct RedirectContext {
+  Endpoint originalDestination;
+  uint32_t originTgid = 0;  // the process that called connect()
+  uint32_t originTid = 0;
+  uint32_t originUid = 0;
+  uint32_t originGid = 0;
+  uint64_t originCgroupId = 0;
+  uint64_t flowId = 0;          // stable across every hop of a chain
+  uint64_t redirectTimeNs = 0;  // CLOCK_MONOTONIC
+  std::string originComm;
+  uint32_t serviceId = 0;
+  std::vector<uint8_t> tag;  // the receiving service's own tag
+};
+
+struct RedirectRecords {
+  uint64_t flowId = 0;
+  std::vector<uint32_t> chain;  // service ids that handled the flow, in order
+};
+
+// Wire format <-> struct. Parsing accepts newer versions (unknown header
+// fields are skipped through header_len) and rejects anything inconsistent.
+Result<RedirectContext> parseRedirectContext(std::span<const uint8_t> blob);
+std::vector<uint8_t> encodeRedirectContext(const RedirectContext& context);
+Result<RedirectRecords> parseRedirectRecords(std::span<const uint8_t> blob);
+std::vector<uint8_t> encodeRedirectRecords(const RedirectRecords& records);
+
+// Raw blobs from a socket, with the documented size query (NULL buffer first).
+// ENOPROTOOPT: the socket carries no redirect flow.
+Result<std::vector<uint8_t>> queryRedirectContextBlob(int fd);
+Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd);
+
+Result<RedirectContext> readRedirectContext(int fd);
+Result<RedirectRecords> readRedirectRecords(int fd);
+
+// SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST, as a proxy written for iptables
+// REDIRECT asks it.
+Result<Endpoint> queryOriginalDestination(int fd);
+
+}  // namespace sockgate

@@ -1,0 +1,58 @@
+#include "cli/conn_table.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace sockgate::cli {
+
+std::string humanBytes(uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  constexpr std::array units{"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024.0;
+  size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < units.size()) {
+    value /= 1024.0;
+    ++unit;
+  }
+  return fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string humanDuration(std::chrono::nanoseconds elapsed) {
+  const auto ns = elapsed.count();
+  if (ns < 1'000'000) return fmt::format("{} us", ns / 1000);
+  if (ns < 1'000'000'000) return fmt::format("{} ms", ns / 1'000'000);
+  return fmt::format("{:.2f} s", static_cast<double>(ns) / 1e9);
+}
+
+std::string formatConnectionTable(const std::vector<proxy::FlowRecord>& flows) {
+  std::vector<proxy::FlowRecord> rows = flows;
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.start < b.start; });
+
+  std::vector<std::array<std::string, 9>> cells;
+  cells.push_back({"PID", "EXE", "UID", "DESTINATION", "SERVICE", "UP", "DOWN", "DURATION", "END"});
+  for (const auto& r : rows) {
+    std::string exe = r.executable.empty() ? "(" + r.originComm + ")" : r.executable;
+    cells.push_back({std::to_string(r.originTgid), exe, std::to_string(r.originUid),
+                     r.originalDestination.toString(), r.service, humanBytes(r.bytesUp),
+                     humanBytes(r.bytesDown), humanDuration(r.end - r.start), r.ending});
+  }
+  std::array<size_t, 9> width{};
+  for (const auto& row : cells)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+
+  std::string out;
+  for (const auto& row : cells) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace sockgate::cli

@@ -1,0 +1,35 @@
+// sockgate: socket-layer connection redirect and filtering for Linux.
+#include <CLI/CLI.hpp>
+
+#include "cli/run_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sockgate: socket-layer connection redirect and filtering for Linux"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sockgate 0.1.0"));
+
+  sockgate::cli::RunOptions run;
+  auto* runCmd = app.add_subcommand(
+      "run",
+      "Run CMD with its TCP connections redirected through the built-in redirect service, "
+      "then print the connection table. Needs root. Exits with CMD's status.");
+  runCmd->add_option("--service-port", run.servicePort,
+                     "Port of the built-in service on 127.0.0.1 and [::1] (default: any free)");
+  runCmd->add_flag("--trace", run.trace, "Print every connect() decision as it happens");
+  runCmd->add_option("command", run.command, "The command and its arguments (after --)")
+      ->required();
+  // Everything after the first word of CMD belongs to CMD, not to us.
+  runCmd->prefix_command();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (runCmd->parsed()) {
+    for (const auto& extra : runCmd->remaining()) run.command.push_back(extra);
+    return sockgate::cli::runCommand(run);
+  }
+  return 2;
+}

@@ -1,0 +1,261 @@
+#include "cli/run_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "cli/conn_table.h"
+#include "common/unique_fd.h"
+#include "engine/preflight.h"
+#include "engine/redirect_engine.h"
+#include "engine/run_scope.h"
+#include "proxy/redirect_service.h"
+
+namespace sockgate::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kSetupFailed = 2;
+constexpr uint32_t kBuiltinServiceId = 1;
+
+void say(const std::string& line) { fmt::print(stderr, "sockgate: {}\n", line); }
+
+const char* decisionName(uint32_t d) {
+  switch (d) {
+    case SG_DECISION_REDIRECT: return "redirect";
+    case SG_DECISION_DIRECT: return "direct";
+    case SG_DECISION_FAIL_OPEN: return "direct (service down, fail-open)";
+    case SG_DECISION_REFUSED: return "refused (service down, fail-closed)";
+    default: return "?";
+  }
+}
+
+// Everything a run sets up, torn down in reverse on every path out.
+struct RunScope {
+  std::optional<Cgroup> cgroup;
+  std::unique_ptr<proxy::RedirectService> service;
+  std::unique_ptr<RedirectEngine> engine;
+
+  // Processes CMD left behind in the cgroup: TERM, a grace period, KILL.
+  void stopLeftovers() {
+    if (!cgroup || cgroup->processes().empty()) return;
+    (void)cgroup->signalAll(SIGTERM);
+    for (auto until = std::chrono::steady_clock::now() + 2s;
+         std::chrono::steady_clock::now() < until && !cgroup->processes().empty();)
+      ::usleep(20'000);
+    if (!cgroup->processes().empty()) (void)cgroup->signalAll(SIGKILL);
+  }
+
+  ~RunScope() {
+    stopLeftovers();
+    engine.reset();  // detaches every hook
+    if (service) service->stop(0ms);
+    if (cgroup) {
+      if (auto st = cgroup->remove(); !st) say(st.error().message());
+    }
+  }
+};
+
+int exitStatusOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+int runCommand(const RunOptions& options) {
+  if (options.command.empty()) {
+    say("run: no command given (usage: sockgate run [OPTIONS] -- CMD ARGS...)");
+    return kSetupFailed;
+  }
+
+  // Every signal we handle comes through a signalfd; block them before any
+  // thread exists so that no service thread receives one.
+  sigset_t handled, original;
+  sigemptyset(&handled);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&handled, s);
+  sigprocmask(SIG_BLOCK, &handled, &original);
+  struct RestoreMask {
+    sigset_t mask;
+    ~RestoreMask() { sigprocmask(SIG_SETMASK, &mask, nullptr); }
+  } restoreMask{original};
+
+  auto support = preflight();
+  if (!support) {
+    say(support.error().message());
+    return kSetupFailed;
+  }
+  const std::string& mount = support->cgroup2Mount;
+
+  if (auto swept = sweepStaleRuns(mount); !swept) {
+    say("cleaning up after an earlier run: " + swept.error().message());
+  } else {
+    for (const auto& path : *swept)
+      say("removed " + path + ", left by a run that was killed before it could clean up");
+  }
+
+  RunScope scope;
+  auto cgroup = createRunCgroup(mount);
+  if (!cgroup) {
+    say(cgroup.error().message());
+    return kSetupFailed;
+  }
+  scope.cgroup.emplace(std::move(*cgroup));
+
+  proxy::ServiceOptions serviceOptions;
+  serviceOptions.id = kBuiltinServiceId;
+  serviceOptions.port = options.servicePort;
+  auto service = proxy::RedirectService::start(serviceOptions);
+  if (!service) {
+    say("start the built-in redirect service: " + service.error().message());
+    return kSetupFailed;
+  }
+  scope.service = std::move(*service);
+
+  auto engine = RedirectEngine::start({scope.cgroup->path(), mount});
+  if (!engine) {
+    say(engine.error().message());
+    return kSetupFailed;
+  }
+  scope.engine = std::move(*engine);
+
+  ServiceSpec builtin;
+  builtin.id = kBuiltinServiceId;
+  builtin.name = serviceOptions.name;
+  builtin.listen4 = scope.service->listen4();
+  builtin.listen6 = scope.service->listen6();
+  builtin.tgid = static_cast<uint32_t>(::getpid());
+  if (auto st = scope.engine->setServices({&builtin, 1}); !st) {
+    say(st.error().message());
+    return kSetupFailed;
+  }
+  const std::map<uint32_t, std::string> serviceNames{{builtin.id, builtin.name}};
+
+  // Prepared before fork: the child may only make async-signal-safe calls.
+  std::vector<char*> argv;
+  for (const auto& a : options.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const std::string procs = scope.cgroup->path() + "/cgroup.procs";
+  const std::string execFailed = "sockgate: cannot run " + options.command[0] + ": ";
+
+  pid_t child = ::fork();
+  if (child < 0) {
+    say(fmt::format("fork for {}: {}", options.command[0], std::strerror(errno)));
+    return kSetupFailed;
+  }
+  if (child == 0) {
+    sigprocmask(SIG_SETMASK, &original, nullptr);
+    // Join the cgroup before exec: CMD must never run a moment ungoverned.
+    int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) {
+      const char* why = std::strerror(errno);
+      [[maybe_unused]] auto n = ::write(2, execFailed.data(), execFailed.size());
+      n = ::write(2, "cannot join the cgroup: ", 24);
+      n = ::write(2, why, std::strlen(why));
+      n = ::write(2, "\n", 1);
+      ::_exit(126);
+    }
+    ::close(fd);
+    ::execvp(argv[0], argv.data());
+    const int err = errno;
+    const char* why = std::strerror(err);
+    [[maybe_unused]] auto n = ::write(2, execFailed.data(), execFailed.size());
+    n = ::write(2, why, std::strlen(why));
+    n = ::write(2, "\n", 1);
+    ::_exit(err == ENOENT ? 127 : 126);
+  }
+
+  UniqueFd sfd(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = sfd.get();
+  ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
+  ev.data.fd = scope.engine->eventsFd();
+  ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+
+  const auto started = std::chrono::steady_clock::now();
+  std::map<uint32_t, uint64_t> decisions;
+  uint64_t firstEventNs = 0;
+  std::function<void(const sg_event&)> onEvent = [&](const sg_event& e) {
+    ++decisions[e.decision];
+    if (!options.trace) return;
+    if (!firstEventNs) firstEventNs = e.time_ns;
+    std::string what = decisionName(e.decision);
+    if (e.decision == SG_DECISION_REDIRECT) {
+      auto name = serviceNames.count(e.service_id) ? serviceNames.at(e.service_id) : "?";
+      what += " to " + name + " (" + Endpoint::fromAbi(e.redirect_to).toString() + ")";
+    }
+    say(fmt::format("trace +{:.3f}s pid {} ({}) uid {} connect {}: {}",
+                    static_cast<double>(e.time_ns - firstEventNs) / 1e9, e.tgid,
+                    std::string(e.comm, strnlen(e.comm, SG_COMM_LEN)), e.uid,
+                    Endpoint::fromAbi(e.dst).toString(), what));
+  };
+
+  int status = 0;
+  bool childDone = false;
+  int interrupts = 0;
+  while (!childDone) {
+    epoll_event events[4];
+    int n = ::epoll_wait(ep.get(), events, 4, -1);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd != sfd.get()) {
+        (void)scope.engine->drainEvents(onEvent);
+        continue;
+      }
+      signalfd_siginfo si;
+      while (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGCHLD) {
+          if (::waitpid(child, &status, WNOHANG) == child) childDone = true;
+          continue;
+        }
+        // A terminal's Ctrl-C already reached CMD through the foreground
+        // process group; a signal sent to sockgate alone is passed on.
+        if (si.ssi_code != SI_KERNEL) ::kill(child, static_cast<int>(si.ssi_signo));
+        if (++interrupts >= 2) {
+          say("second signal: killing every process of the command");
+          (void)scope.cgroup->signalAll(SIGKILL);
+        }
+      }
+    }
+  }
+  (void)scope.engine->drainEvents(onEvent);
+
+  scope.stopLeftovers();
+  // The application's sockets are closed now; give in-flight flows a moment
+  // to deliver their last bytes so the table shows whole transfers.
+  scope.service->stop(2s);
+  (void)scope.engine->drainEvents(onEvent);
+
+  const auto flows = scope.service->log().snapshot();
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  std::string summary = fmt::format("{} ran {}, exit status {}", options.command[0],
+                                    humanDuration(elapsed), exitStatusOf(status));
+  summary += fmt::format("; connections: {} redirected, {} direct",
+                         decisions[SG_DECISION_REDIRECT], decisions[SG_DECISION_DIRECT]);
+  if (decisions[SG_DECISION_FAIL_OPEN])
+    summary += fmt::format(", {} direct because the service was down",
+                           decisions[SG_DECISION_FAIL_OPEN]);
+  if (decisions[SG_DECISION_REFUSED])
+    summary += fmt::format(", {} refused", decisions[SG_DECISION_REFUSED]);
+  say(summary);
+  if (!flows.empty()) fmt::print(stderr, "{}", formatConnectionTable(flows));
+  return exitStatusOf(status);
+}
+
+}  // namespace sockgate::cli

@@ -1,0 +1,69 @@
+// Owns the redirect BPF object: loads it, attaches every program through a
+// bpf_link (so the kernel detaches them when this process dies, however it
+// dies), fills the service table, and delivers decision events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sockgate/abi/sockgate_abi.h"
+#include "sockgate/endpoint.h"
+#include "sockgate/error.h"
+
+struct sg_redirect;
+struct bpf_link;
+struct ring_buffer;
+
+namespace sockgate {
+
+struct ServiceSpec {
+  uint32_t id = 0;  // non-zero
+  std::string name;
+  std::optional<Endpoint> listen4;
+  std::optional<Endpoint> listen6;
+  bool failClosed = false;
+  uint64_t cgroupId = 0;  // the service's own cgroup, if it has one of its own
+  uint32_t tgid = 0;      // the service's own process, if known
+  sg_filter filter{};     // zero: all TCP
+  std::vector<uint8_t> tag;
+};
+
+// Converts a spec to the kernel's table entry (pure; unit-tested).
+Result<sg_service> toKernelService(const ServiceSpec& spec);
+
+class RedirectEngine {
+ public:
+  struct Options {
+    std::string governedCgroup;  // connect/getpeername hooks: whose connections are redirected
+    std::string scopeCgroup;     // sockops/getsockopt hooks: where applications and services live
+  };
+
+  static Result<std::unique_ptr<RedirectEngine>> start(const Options& options);
+  ~RedirectEngine();
+  RedirectEngine(const RedirectEngine&) = delete;
+  RedirectEngine& operator=(const RedirectEngine&) = delete;
+
+  // Replaces the service table (priority order = span order).
+  Status setServices(std::span<const ServiceSpec> services);
+
+  // Epoll-able fd that becomes readable when events are waiting.
+  [[nodiscard]] int eventsFd() const;
+  // Delivers waiting events; returns how many.
+  Result<int> drainEvents(const std::function<void(const sg_event&)>& sink);
+
+ private:
+  RedirectEngine() = default;
+  static int onEvent(void* self, void* data, size_t size);
+
+  sg_redirect* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
+  ring_buffer* ring_ = nullptr;
+  const std::function<void(const sg_event&)>* sink_ = nullptr;
+};
+
+}  // namespace sockgate

@@ -1,0 +1,70 @@
+#include "engine/run_scope.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace sockgate {
+
+namespace {
+
+// Field 22 of /proc/PID/stat: start time in clock ticks since boot. Together
+// with the pid it names a process uniquely across pid reuse.
+std::string startTimeOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return {};
+  auto close = stat.rfind(')');  // comm may contain spaces and parentheses
+  if (close == std::string::npos) return {};
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return {};
+}
+
+std::string runName(pid_t pid) {
+  return std::string(kRunCgroupPrefix) + std::to_string(pid) + "-" + startTimeOf(pid);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> sweepStaleRuns(const std::string& mount) {
+  std::vector<std::string> removed;
+  DIR* dir = ::opendir(mount.c_str());
+  if (!dir) return failErrno("list " + mount);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.rfind(kRunCgroupPrefix, 0) == 0) names.push_back(name);
+  }
+  ::closedir(dir);
+
+  for (const auto& name : names) {
+    std::string rest = name.substr(std::string(kRunCgroupPrefix).size());
+    auto dash = rest.find('-');
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+    } catch (...) {
+      continue;  // not one of ours
+    }
+    if (runName(pid) == name) continue;  // that run is alive
+    const std::string path = mount + "/" + name;
+    auto cg = Cgroup::open(path);
+    if (!cg) continue;  // raced with its own cleanup
+    if (auto st = cg->moveAllTo(mount); !st) return std::unexpected(st.error());
+    if (auto st = cg->remove(); !st) return std::unexpected(st.error());
+    removed.push_back(path);
+  }
+  return removed;
+}
+
+Result<Cgroup> createRunCgroup(const std::string& mount) {
+  return Cgroup::create(mount + "/" + runName(::getpid()));
+}
+
+}  // namespace sockgate

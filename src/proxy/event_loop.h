@@ -1,0 +1,70 @@
+// One edge-triggered epoll loop of the built-in redirect service: accepts
+// redirected flows, connects to their original destinations, and relays
+// both directions with splice(). One loop per core, each with its own
+// SO_REUSEPORT listeners, so loops share nothing on the data path.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "proxy/flow_log.h"
+#include "proxy/pipe_pool.h"
+#include "sockgate/error.h"
+
+namespace sockgate::proxy {
+
+struct ServiceIdentity {
+  uint32_t id = 0;
+  std::string name;
+};
+
+class EventLoop {
+ public:
+  static Result<std::unique_ptr<EventLoop>> create(ServiceIdentity identity, FlowLog& log);
+  ~EventLoop();
+
+  Status addListener(UniqueFd listener);  // before run()
+  void run();                             // returns once stopped and drained
+  // Any thread: stop accepting now (the listeners close, so the hook sends
+  // new connections elsewhere), let open flows finish for up to `drain`,
+  // then reset what is left.
+  void stop(std::chrono::milliseconds drain);
+
+  [[nodiscard]] size_t activeFlows() const { return active_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Flow;
+  struct Watch;
+
+  EventLoop(ServiceIdentity identity, FlowLog& log);
+  void acceptAll(int listenFd);
+  void startFlow(UniqueFd client);
+  void onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events);
+  void pumpFlow(Flow& flow);
+  void finishFlow(Flow& flow, std::string ending, bool resetClient, bool resetUpstream);
+  void beginStop();
+  Status watch(int fd, Watch* w);
+
+  ServiceIdentity identity_;
+  FlowLog& log_;
+  UniqueFd epoll_;
+  UniqueFd wake_;  // eventfd: stop() from another thread
+  std::vector<std::unique_ptr<Watch>> listenerWatches_;
+  std::vector<UniqueFd> listeners_;
+  std::unique_ptr<Watch> wakeWatch_;
+  std::list<std::unique_ptr<Flow>> flows_;
+  std::vector<std::unique_ptr<Flow>> graveyard_;  // freed after each epoll batch
+  PipePool pipes_;
+  std::atomic<size_t> active_{0};
+  std::atomic<int64_t> drainMs_{0};
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point deadline_{};
+};
+
+}  // namespace sockgate::proxy

@@ -1,0 +1,71 @@
+// Reading a flow's redirect data from a socket with plain getsockopt calls,
+// so services in any language can do the same without this library.
+#include <sys/socket.h>
+
+#include "sockgate/abi/sockgate_abi.h"
+#include "sockgate/redirect.h"
+
+namespace sockgate {
+
+namespace {
+
+// The level that matches the socket's family, as the Windows pages ask
+// (IP_WFP_* on IPv4 sockets, IPV6_WFP_* on IPv6 ones).
+Result<int> levelFor(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+    return failErrno("getsockopt(fd " + std::to_string(fd) + ", SO_DOMAIN)");
+  if (domain == AF_INET) return SOL_IP;
+  if (domain == AF_INET6) return SOL_IPV6;
+  return fail(EAFNOSUPPORT, "fd " + std::to_string(fd) + " is not an IPv4/IPv6 socket");
+}
+
+Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what) {
+  auto level = levelFor(fd);
+  if (!level) return std::unexpected(level.error());
+  const std::string ctx = std::string("getsockopt(fd ") + std::to_string(fd) + ", " + what + ")";
+  // Size query: a NULL buffer is the one case where the answer may exceed it.
+  socklen_t needed = 0;
+  if (::getsockopt(fd, *level, optname, nullptr, &needed) != 0) return failErrno(ctx);
+  if (needed == 0) return fail(ENOPROTOOPT, ctx + ": no redirect data");
+  std::vector<uint8_t> blob(needed);
+  socklen_t len = needed;
+  if (::getsockopt(fd, *level, optname, blob.data(), &len) != 0) return failErrno(ctx);
+  blob.resize(len);
+  return blob;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> queryRedirectContextBlob(int fd) {
+  return queryBlob(fd, SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT");
+}
+
+Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd) {
+  return queryBlob(fd, SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS");
+}
+
+Result<RedirectContext> readRedirectContext(int fd) {
+  auto blob = queryRedirectContextBlob(fd);
+  if (!blob) return std::unexpected(blob.error());
+  return parseRedirectContext(*blob);
+}
+
+Result<RedirectRecords> readRedirectRecords(int fd) {
+  auto blob = queryRedirectRecordsBlob(fd);
+  if (!blob) return std::unexpected(blob.error());
+  return parseRedirectRecords(*blob);
+}
+
+Result<Endpoint> queryOriginalDestination(int fd) {
+  auto level = levelFor(fd);
+  if (!level) return std::unexpected(level.error());
+  sockaddr_storage ss{};
+  socklen_t len = *level == SOL_IP ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (::getsockopt(fd, *level, SG_SO_ORIGINAL_DST, &ss, &len) != 0)
+    return failErrno("getsockopt(fd " + std::to_string(fd) + ", SO_ORIGINAL_DST)");
+  return Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+}  // namespace sockgate
