@@ -1,9 +1,27 @@
 // sockgate: socket-layer connection redirect and filtering for Linux.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
+#include <string_view>
+
 #include "cli/run_command.h"
 
 int main(int argc, char** argv) {
+  // A closed stdout/stderr (`sockgate run ... | head`) must not kill us
+  // before we clean up; writes just fail. CMD gets the default back.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // Everything after the first "--" is the command, verbatim: CLI11 would
+  // keep the "--" itself among the leftovers.
+  std::vector<std::string> command;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      command.assign(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
+  }
+
   CLI::App app{"sockgate: socket-layer connection redirect and filtering for Linux"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("sockgate 0.1.0"));
@@ -16,8 +34,7 @@ int main(int argc, char** argv) {
   runCmd->add_option("--service-port", run.servicePort,
                      "Port of the built-in service on 127.0.0.1 and [::1] (default: any free)");
   runCmd->add_flag("--trace", run.trace, "Print every connect() decision as it happens");
-  runCmd->add_option("command", run.command, "The command and its arguments (after --)")
-      ->required();
+  runCmd->add_option("command", run.command, "The command and its arguments (after --)");
   // Everything after the first word of CMD belongs to CMD, not to us.
   runCmd->prefix_command();
 
@@ -29,6 +46,7 @@ int main(int argc, char** argv) {
   }
   if (runCmd->parsed()) {
     for (const auto& extra : runCmd->remaining()) run.command.push_back(extra);
+    run.command.insert(run.command.end(), command.begin(), command.end());
     return sockgate::cli::runCommand(run);
   }
   return 2;

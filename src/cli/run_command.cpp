@@ -159,6 +159,7 @@ int runCommand(const RunOptions& options) {
   }
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &original, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     // Join the cgroup before exec: CMD must never run a moment ungoverned.
     int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 || ::write(fd, "0", 1) != 1) {

@@ -35,6 +35,8 @@ Result<Endpoint> Endpoint::parse(std::string_view text) {
       return fail(EINVAL, "endpoint '" + std::string(text) + "': expected ADDR:PORT");
     host = std::string(text.substr(0, colon));
     portText = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos)  // "::1:80" is ambiguous
+      return fail(EINVAL, "endpoint '" + std::string(text) + "': write IPv6 as [ADDR]:PORT");
   }
   auto port = parsePort(portText, text);
   if (!port) return std::unexpected(port.error());

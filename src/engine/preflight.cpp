@@ -1,5 +1,6 @@
 #include "engine/preflight.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
@@ -76,6 +77,19 @@ Result<KernelSupport> preflight() {
     return fail(ENOENT, "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing): use a "
                         "kernel built with CONFIG_DEBUG_INFO_BTF=y");
   }
+
+  // libbpf's feature probes report "not supported" for any failure; ask the
+  // kernel directly first so that "not allowed" is told apart.
+  int mapFd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sg_probe", 4, 4, 1, nullptr);
+  if (mapFd < 0) {
+    int err = errno;
+    if (err == ENOSYS)
+      return fail(ENOSYS, "the kernel has no BPF (built without CONFIG_BPF_SYSCALL)");
+    return fail(err, "the kernel refused to load BPF objects (BPF is restricted here: check "
+                     "kernel.unprivileged_bpf_disabled, lockdown, a seccomp filter, or that "
+                     "sockgate runs as real root and not in a user namespace)");
+  }
+  ::close(mapFd);
 
   struct Probe {
     bpf_prog_type type;

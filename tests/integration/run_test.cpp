@@ -1,0 +1,221 @@
+// `sockgate run` end to end, as a user runs it: real curl, nginx and
+// network clients, real kernel hooks, in the test's own network namespace.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "engine/preflight.h"
+#include "support/http_server.h"
+#include "support/subprocess.h"
+
+namespace sockgate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string cgroupMount() { return *findCgroup2Mount(); }
+
+std::vector<std::string> runCgroups() {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(cgroupMount().c_str());
+  while (dirent* e = d ? ::readdir(d) : nullptr) {
+    std::string name = e->d_name;
+    if (name.rfind("sockgate-run-", 0) == 0) out.push_back(name);
+  }
+  if (d) ::closedir(d);
+  return out;
+}
+
+// Programs of ours still loaded anywhere in the kernel (attached or pinned).
+int loadedSockgatePrograms() {
+  auto r = runProcess({"bpftool", "prog", "show"});
+  int n = 0;
+  for (size_t pos = 0; (pos = r.out.find("name sg_connect4", pos)) != std::string::npos; ++pos) ++n;
+  return n;
+}
+
+std::vector<std::string> run(const std::vector<std::string>& cmd) {
+  std::vector<std::string> argv{sockgateBin(), "run", "--"};
+  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  return argv;
+}
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0u) << "integration tests run as root";
+    ASSERT_TRUE(runCgroups().empty()) << "a previous test left a run cgroup";
+  }
+  void TearDown() override {
+    EXPECT_TRUE(runCgroups().empty()) << "sockgate run left its cgroup behind";
+    EXPECT_EQ(loadedSockgatePrograms(), 0) << "sockgate run left BPF programs loaded";
+  }
+};
+
+TEST_F(RunTest, CurlFetchesThroughTheServiceOverIPv4) {
+  HttpServer http;
+  std::string body(300 * 1024, 'x');
+  std::mt19937 rng(7);
+  for (auto& c : body) c = static_cast<char>('a' + rng() % 26);
+  http.writeFile("big.txt", body);
+  TempDir out;
+  auto r = runProcess(run({"curl", "-sS", "-o", out.path() + "/got",
+                           "http://127.0.0.1:" + std::to_string(http.port()) + "/big.txt"}));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(readFile(out.path() + "/got"), body);
+  // The table names the real process, its executable, and the destination it asked for.
+  EXPECT_NE(r.err.find("/usr/bin/curl"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("127.0.0.1:" + std::to_string(http.port())), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 redirected"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("300."), std::string::npos) << "300 KiB body plus headers: " << r.err;
+  EXPECT_NE(r.err.find("closed"), std::string::npos) << r.err;
+}
+
+TEST_F(RunTest, CurlFetchesThroughTheServiceOverIPv6) {
+  HttpServer http;
+  auto r = runProcess(run({"curl", "-sS", "http://[::1]:" + std::to_string(http.port()) + "/"}));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from nginx\n");
+  EXPECT_NE(r.err.find("[::1]:" + std::to_string(http.port())), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 redirected"), std::string::npos) << r.err;
+}
+
+// The application cannot tell it was redirected: getpeername() returns what
+// it connected to, while the server sees the service's connection.
+TEST_F(RunTest, GetpeernameShowsTheOriginalDestination) {
+  const uint16_t port = freeTcpPort();
+  BackgroundProcess server({toolBin("netcheck"), "serve-peer", std::to_string(port)});
+  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  for (const std::string& target :
+       {"127.0.0.1:" + std::to_string(port), "[::1]:" + std::to_string(port)}) {
+    auto r = runProcess(run({toolBin("netcheck"), "peer", target}));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.out.find("getpeername=" + target + "\n"), std::string::npos) << r.out;
+    // redirected: the server's peer is not the application's socket
+    auto local = r.out.substr(r.out.find("local=") + 6);
+    local = local.substr(0, local.find('\n'));
+    auto saw = r.out.substr(r.out.find("server-saw=") + 11);
+    saw = saw.substr(0, saw.find('\n'));
+    EXPECT_NE(local, saw) << r.out;
+  }
+  // A dual-stack socket to a v4-mapped address stays v4-mapped.
+  auto r = runProcess(run({toolBin("netcheck"), "peer", "127.0.0.1:" + std::to_string(port), "--mapped"}));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("getpeername=[::ffff:127.0.0.1]:" + std::to_string(port) + "\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(RunTest, HundredConcurrentSixteenMebibyteFlowsArriveByteExactBothWays) {
+  const uint16_t port = freeTcpPort();
+  BackgroundProcess server({toolBin("netcheck"), "serve-blast", std::to_string(port)});
+  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  auto r = runProcess(run({toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port),
+                           "100", std::to_string(16 << 20)}),
+                      240s);
+  ASSERT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err.substr(0, 4000);
+  EXPECT_NE(r.out.find("100 connections, 0 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("100 redirected"), std::string::npos) << r.err.substr(0, 2000);
+  // 16 MiB + the 16-byte header up, exactly 16 MiB down, on every row
+  size_t rows = 0;
+  for (size_t pos = 0; (pos = r.err.find("16.0 MiB  16.0 MiB", pos)) != std::string::npos; ++pos)
+    ++rows;
+  EXPECT_EQ(rows, 100u) << r.err.substr(0, 3000);
+}
+
+TEST_F(RunTest, RefusedDestinationResetsTheClientPromptly) {
+  const uint16_t closedPort = freeTcpPort();
+  auto r = runProcess(run({"curl", "-sS", "--max-time", "20",
+                           "http://127.0.0.1:" + std::to_string(closedPort) + "/"}));
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.exitCode, 28) << "curl timed out instead of seeing the refusal";
+  EXPECT_LT(r.elapsed, 5s);
+  EXPECT_NE(r.err.find("refused (ECONNREFUSED)"), std::string::npos) << r.err;
+}
+
+TEST_F(RunTest, CommandWithoutConnectionsBehavesAsWithoutSockgate) {
+  auto plain = runProcess({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  auto wrapped = runProcess(run({"sh", "-c", "echo out; echo err >&2; exit 3"}));
+  EXPECT_EQ(wrapped.exitCode, plain.exitCode);
+  EXPECT_EQ(wrapped.out, plain.out);
+  EXPECT_EQ(wrapped.err.find("err\n"), 0u) << wrapped.err;
+  EXPECT_NE(wrapped.err.find("0 redirected, 0 direct"), std::string::npos) << wrapped.err;
+  auto missing = runProcess(run({"/nonexistent/command"}));
+  EXPECT_EQ(missing.exitCode, 127);
+}
+
+TEST_F(RunTest, ProcessOutsideTheCgroupIsNeverRedirected) {
+  const uint16_t port = freeTcpPort();
+  BackgroundProcess server({toolBin("netcheck"), "serve-peer", std::to_string(port)});
+  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  BackgroundProcess governed({sockgateBin(), "run", "--", "sleep", "3"});
+  ASSERT_TRUE(waitFor([] { return !runCgroups().empty(); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return loadedSockgatePrograms() > 0; }, 10s));
+  auto r = runProcess({toolBin("netcheck"), "peer", "127.0.0.1:" + std::to_string(port)});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto local = r.out.substr(r.out.find("local=") + 6);
+  local = local.substr(0, local.find('\n'));
+  auto saw = r.out.substr(r.out.find("server-saw=") + 11);
+  saw = saw.substr(0, saw.find('\n'));
+  EXPECT_EQ(local, saw) << "an outside process was redirected: " << r.out;
+  EXPECT_EQ(governed.wait(20s), 0);
+  EXPECT_NE(governed.err().find("0 redirected, 0 direct"), std::string::npos) << governed.err();
+}
+
+TEST_F(RunTest, CleansUpWhenTheCommandIsKilled) {
+  auto r = runProcess(run({"sh", "-c", "kill -9 $$"}));
+  EXPECT_EQ(r.exitCode, 128 + SIGKILL);
+}
+
+TEST_F(RunTest, SigtermIsPassedToTheCommandAndEverythingIsCleanedUp) {
+  BackgroundProcess governed({sockgateBin(), "run", "--", "sleep", "60"});
+  ASSERT_TRUE(waitFor([] { return !runCgroups().empty(); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return loadedSockgatePrograms() > 0; }, 10s));
+  governed.signal(SIGTERM);
+  EXPECT_EQ(governed.wait(10s), 128 + SIGTERM) << governed.err();
+}
+
+TEST_F(RunTest, NextRunCleansUpAfterSockgateItselfWasKilled) {
+  // On any failure below, a later run must still sweep what this one left.
+  struct Sweep {
+    ~Sweep() {
+      if (!runCgroups().empty()) runProcess({sockgateBin(), "run", "--", "true"});
+    }
+  } sweep;
+  auto governed = std::make_unique<BackgroundProcess>(
+      std::vector<std::string>{sockgateBin(), "run", "--", "sleep", "60"});
+  ASSERT_TRUE(waitFor([] { return !runCgroups().empty(); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return loadedSockgatePrograms() > 0; }, 10s));
+  const std::string stale = runCgroups().front();
+  std::vector<pid_t> survivors;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::ifstream procs(cgroupMount() + "/" + stale + "/cgroup.procs");
+        for (pid_t p; procs >> p;) survivors.push_back(p);
+        return !survivors.empty();
+      },
+      10s));
+  governed->signal(SIGKILL);
+  EXPECT_EQ(governed->wait(10s), 128 + SIGKILL);
+  // The kernel detached every hook when the links' owner died...
+  EXPECT_TRUE(waitFor([] { return loadedSockgatePrograms() == 0; }, 10s));
+  // ...and the next run removes the cgroup, keeping the survivor alive.
+  auto next = runProcess(run({"true"}));
+  EXPECT_EQ(next.exitCode, 0) << next.err;
+  EXPECT_NE(next.err.find("removed " + cgroupMount() + "/" + stale), std::string::npos)
+      << next.err;
+  for (pid_t p : survivors) {
+    EXPECT_EQ(::kill(p, 0), 0) << "survivor " << p << " was killed";
+    ::kill(p, SIGKILL);  // the test started it (through sockgate run)
+  }
+}
+
+}  // namespace
+}  // namespace sockgate::testing
