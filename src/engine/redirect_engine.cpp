@@ -20,7 +20,8 @@ namespace {
 std::mutex gLogMutex;
 std::string gLibbpfLog;
 
-int captureLibbpfLog(libbpf_print_level level, const char* fmt, va_list args) {
+__attribute__((format(printf, 2, 0))) int captureLibbpfLog(libbpf_print_level level,
+                                                           const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
   char line[1024];
   int n = vsnprintf(line, sizeof line, fmt, args);

@@ -1,0 +1,301 @@
+// The kernel hooks through the library, with this test process acting as the
+// redirect service: what any third-party service sees on its accepted socket
+// (context, records, SO_ORIGINAL_DST and their buffer-size rules), and the
+// decisions of connect4/6 (fail-open, fail-closed, filters, events).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+
+#include "engine/cgroup.h"
+#include "engine/preflight.h"
+#include "engine/redirect_engine.h"
+#include "sockgate/abi/sockgate_abi.h"
+#include "sockgate/redirect.h"
+#include "support/http_server.h"
+
+namespace sockgate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+UniqueFd listenOn(const Endpoint& ep) {
+  UniqueFd fd(::socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ep.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  EXPECT_EQ(::bind(fd.get(), ep.sockaddrPtr(), ep.length()), 0) << ep.toString();
+  EXPECT_EQ(::listen(fd.get(), 16), 0);
+  return fd;
+}
+
+UniqueFd acceptWithin(int listenFd, std::chrono::milliseconds timeout) {
+  pollfd p{listenFd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return UniqueFd();
+  return UniqueFd(::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC));
+}
+
+class RedirectHooksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto mount = findCgroup2Mount();
+    ASSERT_TRUE(mount);
+    mount_ = *mount;
+    auto cg = Cgroup::create(mount_ + "/sg-hooks-test-" + std::to_string(::getpid()));
+    ASSERT_TRUE(cg) << cg.error().message();
+    cgroup_.emplace(std::move(*cg));
+    auto engine = RedirectEngine::start({cgroup_->path(), mount_});
+    ASSERT_TRUE(engine) << engine.error().message();
+    engine_ = std::move(*engine);
+    servicePort_ = freeTcpPort();
+    svc4_ = listenOn(Endpoint::loopback(AF_INET, servicePort_));
+    svc6_ = listenOn(Endpoint::loopback(AF_INET6, servicePort_));
+  }
+  void TearDown() override {
+    engine_.reset();
+    if (cgroup_) {
+      (void)cgroup_->signalAll(SIGKILL);
+      EXPECT_TRUE(cgroup_->remove());
+    }
+  }
+
+  ServiceSpec service(uint32_t id = 5) {
+    ServiceSpec s;
+    s.id = id;
+    s.name = "test";
+    s.listen4 = Endpoint::loopback(AF_INET, servicePort_);
+    s.listen6 = Endpoint::loopback(AF_INET6, servicePort_);
+    const char tag[] = "hello-tag";
+    s.tag.assign(tag, tag + 9);
+    return s;
+  }
+
+  // A child in the governed cgroup connects to `to`, sends one byte and waits
+  // for EOF. Returns its pid; its exit code is 0 or the connect errno.
+  pid_t connectFromCgroup(const Endpoint& to, bool mapped = false) {
+    Endpoint target = to;
+    if (mapped) target = *Endpoint::parse("[::ffff:" + to.address() + "]:" + std::to_string(to.port()));
+    const std::string procs = cgroup_->path() + "/cgroup.procs";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int cg = ::open(procs.c_str(), O_WRONLY);
+      if (cg < 0 || ::write(cg, "0", 1) != 1) ::_exit(100);
+      int fd = ::socket(target.family(), SOCK_STREAM, 0);
+      if (::connect(fd, target.sockaddrPtr(), target.length()) != 0) ::_exit(errno);
+      if (::write(fd, "x", 1) != 1) ::_exit(101);
+      char c;
+      while (::read(fd, &c, 1) > 0) {
+      }
+      ::_exit(0);
+    }
+    return pid;
+  }
+
+  static int waitChild(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
+  }
+
+  std::vector<sg_event> events() {
+    std::vector<sg_event> out;
+    (void)engine_->drainEvents([&](const sg_event& e) { out.push_back(e); });
+    return out;
+  }
+
+  std::string mount_;
+  std::optional<Cgroup> cgroup_;
+  std::unique_ptr<RedirectEngine> engine_;
+  uint16_t servicePort_ = 0;
+  UniqueFd svc4_, svc6_;
+};
+
+TEST_F(RedirectHooksTest, AcceptedSocketCarriesContextRecordsAndOriginalDestination) {
+  ServiceSpec spec = service();
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  const auto dest = *Endpoint::parse("127.0.0.1:9");  // nothing listens: it is redirected
+  pid_t child = connectFromCgroup(dest);
+  UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn) << "the connect was not redirected to the service";
+
+  // Size query: NULL buffer, length 0 -> success and the size needed.
+  socklen_t len = 0;
+  ASSERT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, nullptr, &len), 0)
+      << std::strerror(errno);
+  EXPECT_EQ(len, SG_CONTEXT_HEADER_LEN + 16) << "9-byte tag padded to 16";
+  // Too small a buffer: ERANGE, length untouched.
+  std::vector<uint8_t> small(50);
+  socklen_t smallLen = 50;
+  EXPECT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, small.data(), &smallLen), -1);
+  EXPECT_EQ(errno, ERANGE);
+  EXPECT_EQ(smallLen, 50u);
+  // A large buffer is always fine.
+  std::vector<uint8_t> big(sizeof(sg_redirect_context));
+  socklen_t bigLen = static_cast<socklen_t>(big.size());
+  ASSERT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, big.data(), &bigLen), 0);
+  EXPECT_EQ(bigLen, len);
+
+  auto ctx = readRedirectContext(conn.get());
+  ASSERT_TRUE(ctx) << ctx.error().message();
+  EXPECT_EQ(ctx->originalDestination, dest);
+  EXPECT_EQ(ctx->originTgid, static_cast<uint32_t>(child));
+  EXPECT_EQ(ctx->originUid, 0u);
+  EXPECT_EQ(ctx->originCgroupId, cgroup_->id());
+  EXPECT_EQ(ctx->serviceId, 5u);
+  EXPECT_EQ(std::string(ctx->tag.begin(), ctx->tag.end()), "hello-tag");
+  EXPECT_FALSE(ctx->originComm.empty());
+
+  auto records = readRedirectRecords(conn.get());
+  ASSERT_TRUE(records) << records.error().message();
+  EXPECT_EQ(records->chain, std::vector<uint32_t>{5});
+  EXPECT_EQ(records->flowId, ctx->flowId);
+
+  // SO_ORIGINAL_DST, as iptables REDIRECT answers it, on both levels.
+  sockaddr_in sin{};
+  socklen_t sinLen = sizeof sin;
+  ASSERT_EQ(::getsockopt(conn.get(), SOL_IP, SG_SO_ORIGINAL_DST, &sin, &sinLen), 0);
+  EXPECT_EQ(sinLen, sizeof sin);
+  EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&sin), sinLen), dest);
+  socklen_t shortLen = 8;
+  EXPECT_EQ(::getsockopt(conn.get(), SOL_IP, SG_SO_ORIGINAL_DST, &sin, &shortLen), -1);
+  EXPECT_EQ(errno, EINVAL);
+  sockaddr_in6 sin6{};
+  socklen_t sin6Len = sizeof sin6;
+  ASSERT_EQ(::getsockopt(conn.get(), SOL_IPV6, SG_SO_ORIGINAL_DST, &sin6, &sin6Len), 0);
+  EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&sin6), sin6Len).toString(),
+            "[::ffff:127.0.0.1]:9");
+
+  char c;
+  EXPECT_EQ(::read(conn.get(), &c, 1), 1);
+  conn.reset();
+  EXPECT_EQ(waitChild(child), 0);
+
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().decision, static_cast<uint32_t>(SG_DECISION_REDIRECT));
+  EXPECT_EQ(evs.back().tgid, static_cast<uint32_t>(child));
+  EXPECT_EQ(Endpoint::fromAbi(evs.back().dst), dest);
+  EXPECT_EQ(Endpoint::fromAbi(evs.back().redirect_to), Endpoint::loopback(AF_INET, servicePort_));
+}
+
+TEST_F(RedirectHooksTest, SocketWithoutAFlowGetsTheKernelsAnswer) {
+  ServiceSpec spec = service();
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  // this process is not governed: a plain connection to the service port
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  auto ep = Endpoint::loopback(AF_INET, servicePort_);
+  ASSERT_EQ(::connect(fd.get(), ep.sockaddrPtr(), ep.length()), 0);
+  UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn);
+  socklen_t len = 0;
+  EXPECT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, nullptr, &len), -1);
+  EXPECT_EQ(errno, ENOPROTOOPT);
+  auto ctx = readRedirectContext(conn.get());
+  ASSERT_FALSE(ctx);
+  EXPECT_EQ(ctx.error().code, ENOPROTOOPT);
+}
+
+TEST_F(RedirectHooksTest, IPv6AndV4MappedFlowsReachTheMatchingListener) {
+  ServiceSpec spec = service();
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  const auto dest6 = *Endpoint::parse("[::1]:9");
+  pid_t child = connectFromCgroup(dest6);
+  UniqueFd conn = acceptWithin(svc6_.get(), 5s);
+  ASSERT_TRUE(conn);
+  auto ctx = readRedirectContext(conn.get());
+  ASSERT_TRUE(ctx) << ctx.error().message();
+  EXPECT_EQ(ctx->originalDestination, dest6);
+  auto orig = queryOriginalDestination(conn.get());
+  ASSERT_TRUE(orig);
+  EXPECT_EQ(*orig, dest6);
+  conn.reset();
+  EXPECT_EQ(waitChild(child), 0);
+
+  // a dual-stack socket to ::ffff:127.0.0.1 lands on the IPv4 listener
+  pid_t mapped = connectFromCgroup(*Endpoint::parse("127.0.0.1:9"), true);
+  UniqueFd conn4 = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn4);
+  auto ctx4 = readRedirectContext(conn4.get());
+  ASSERT_TRUE(ctx4);
+  EXPECT_EQ(ctx4->originalDestination.toString(), "127.0.0.1:9");
+  conn4.reset();
+  EXPECT_EQ(waitChild(mapped), 0);
+}
+
+TEST_F(RedirectHooksTest, ServiceDownFailsOpenOrClosedAsConfigured) {
+  // a destination that really listens, to see fail-open reach it directly
+  const uint16_t destPort = freeTcpPort();
+  UniqueFd dest = listenOn(Endpoint::loopback(AF_INET, destPort));
+  svc4_.reset();
+  svc6_.reset();  // the service is down
+
+  ServiceSpec open = service();
+  ASSERT_TRUE(engine_->setServices({&open, 1}));
+  pid_t child = connectFromCgroup(Endpoint::loopback(AF_INET, destPort));
+  UniqueFd direct = acceptWithin(dest.get(), 5s);
+  ASSERT_TRUE(direct) << "fail-open did not connect directly";
+  direct.reset();
+  EXPECT_EQ(waitChild(child), 0);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().decision, static_cast<uint32_t>(SG_DECISION_FAIL_OPEN));
+
+  ServiceSpec closed = service();
+  closed.failClosed = true;
+  ASSERT_TRUE(engine_->setServices({&closed, 1}));
+  child = connectFromCgroup(Endpoint::loopback(AF_INET, destPort));
+  EXPECT_EQ(waitChild(child), ECONNREFUSED);
+  EXPECT_FALSE(acceptWithin(dest.get(), 200ms)) << "fail-closed let the flow through";
+  evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().decision, static_cast<uint32_t>(SG_DECISION_REFUSED));
+}
+
+TEST_F(RedirectHooksTest, FilterDecidesWhichFlowsAService) {
+  const uint16_t destPort = freeTcpPort();
+  UniqueFd dest = listenOn(Endpoint::loopback(AF_INET, destPort));
+  ServiceSpec spec = service();
+  spec.filter.match = SG_MATCH_PORT;
+  spec.filter.port_lo = 1;
+  spec.filter.port_hi = 1000;  // destPort is above: not for this service
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  pid_t child = connectFromCgroup(Endpoint::loopback(AF_INET, destPort));
+  UniqueFd direct = acceptWithin(dest.get(), 5s);
+  ASSERT_TRUE(direct);
+  direct.reset();
+  EXPECT_EQ(waitChild(child), 0);
+  EXPECT_EQ(events().back().decision, static_cast<uint32_t>(SG_DECISION_DIRECT));
+
+  spec.filter.match = SG_MATCH_PREFIX;
+  spec.filter.prefix_count = 1;
+  spec.filter.prefixes[0].family = AF_INET;
+  spec.filter.prefixes[0].len = 8;
+  spec.filter.prefixes[0].addr[0] = 127;  // 127.0.0.0/8
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  child = connectFromCgroup(Endpoint::loopback(AF_INET, destPort));
+  UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn) << "127.0.0.0/8 should match";
+  conn.reset();
+  EXPECT_EQ(waitChild(child), 0);
+}
+
+TEST_F(RedirectHooksTest, AConnectionToTheServiceItselfIsNeverRedirected) {
+  ServiceSpec spec = service();
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  pid_t child = connectFromCgroup(Endpoint::loopback(AF_INET, servicePort_));
+  UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn);
+  EXPECT_FALSE(readRedirectContext(conn.get())) << "a direct connection has no flow";
+  conn.reset();
+  EXPECT_EQ(waitChild(child), 0);
+}
+
+}  // namespace
+}  // namespace sockgate::testing
