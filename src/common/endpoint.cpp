@@ -153,20 +153,18 @@ bool operator==(const Endpoint& a, const Endpoint& b) {
   return a.length_ == b.length_ && std::memcmp(&a.storage_, &b.storage_, a.length_) == 0;
 }
 
-Result<Endpoint> localEndpoint(int fd) {
+namespace {
+Result<Endpoint> socketName(int fd, int (*query)(int, sockaddr*, socklen_t*), const char* what) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return failErrno("getsockname(fd " + std::to_string(fd) + ")");
+  if (query(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return failErrno(std::string(what) + "(fd " + std::to_string(fd) + ")");
   return Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
+}  // namespace
 
-Result<Endpoint> remoteEndpoint(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return failErrno("getpeername(fd " + std::to_string(fd) + ")");
-  return Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-}
+Result<Endpoint> localEndpoint(int fd) { return socketName(fd, ::getsockname, "getsockname"); }
+
+Result<Endpoint> remoteEndpoint(int fd) { return socketName(fd, ::getpeername, "getpeername"); }
 
 }  // namespace sockgate
