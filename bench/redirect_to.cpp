@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
   }
   scope.cgroup.emplace(std::move(*cg));
 
-  auto engine = RedirectEngine::start({scope.cgroup->path(), mount});
+  // Events batched as `sockgate run` batches them without --trace.
+  auto engine = RedirectEngine::start({scope.cgroup->path(), mount, kEventBatchBytes});
   if (!engine) {
     std::fprintf(stderr, "redirect_to: %s\n", engine.error().message().c_str());
     return kSetupFailed;
@@ -194,8 +195,9 @@ int main(int argc, char** argv) {
   bool done = false;
   while (!done) {
     epoll_event events[4];
-    int n = ::epoll_wait(ep.get(), events, 4, -1);
+    int n = ::epoll_wait(ep.get(), events, 4, 100);
     if (n < 0 && errno != EINTR) break;
+    if (n == 0) (void)scope.engine->drainEvents(onEvent);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.fd != sfd.get()) {
         (void)scope.engine->drainEvents(onEvent);
