@@ -39,6 +39,8 @@ const char* decisionName(uint32_t d) {
     case SG_DECISION_DIRECT: return "direct";
     case SG_DECISION_FAIL_OPEN: return "direct (service down, fail-open)";
     case SG_DECISION_REFUSED: return "refused (service down, fail-closed)";
+    case SG_DECISION_CHAIN_DONE: return "direct (end of the chain)";
+    case SG_DECISION_FORGED: return "records forged by a non-service: EPERM";
     default: return "?";
   }
 }
@@ -193,7 +195,7 @@ int runCommand(const RunOptions& options) {
   std::map<uint32_t, uint64_t> decisions;
   uint64_t firstEventNs = 0;
   std::function<void(const sg_event&)> onEvent = [&](const sg_event& e) {
-    ++decisions[e.decision];
+    if (!(e.flags & SG_EVENT_FROM_SERVICE)) ++decisions[e.decision];
     if (!options.trace) return;
     if (!firstEventNs) firstEventNs = e.time_ns;
     std::string what = decisionName(e.decision);
@@ -201,6 +203,9 @@ int runCommand(const RunOptions& options) {
       auto name = serviceNames.count(e.service_id) ? serviceNames.at(e.service_id) : "?";
       what += " to " + name + " (" + Endpoint::fromAbi(e.redirect_to).toString() + ")";
     }
+    if (e.flags & SG_EVENT_FROM_SERVICE)
+      what += fmt::format(" [service outbound, hop {}{}]", e.chain_len,
+                          (e.flags & SG_EVENT_INHERITED) ? ", records inferred" : "");
     say(fmt::format("trace +{:.3f}s pid {} ({}) uid {} connect {}: {}",
                     static_cast<double>(e.time_ns - firstEventNs) / 1e9, e.tgid,
                     std::string(e.comm, strnlen(e.comm, SG_COMM_LEN)), e.uid,

@@ -21,11 +21,20 @@ Result<int> levelFor(int fd) {
   return fail(EAFNOSUPPORT, "fd " + std::to_string(fd) + " is not an IPv4/IPv6 socket");
 }
 
-Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what) {
+Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what, size_t largest) {
   auto level = levelFor(fd);
   if (!level) return std::unexpected(level.error());
   const std::string ctx = std::string("getsockopt(fd ") + std::to_string(fd) + ", " + what + ")";
-  // Size query: a NULL buffer is the one case where the answer may exceed it.
+  // One call does it when the largest blob this version knows fits.
+  std::vector<uint8_t> buf(largest);
+  socklen_t got = static_cast<socklen_t>(largest);
+  if (::getsockopt(fd, *level, optname, buf.data(), &got) == 0) {
+    buf.resize(got);
+    return buf;
+  }
+  if (errno != ERANGE) return failErrno(ctx);
+  // A newer, larger blob: the size query (a NULL buffer is the one case
+  // where the answer may exceed the buffer).
   socklen_t needed = 0;
   if (::getsockopt(fd, *level, optname, nullptr, &needed) != 0) return failErrno(ctx);
   if (needed == 0) return fail(ENOPROTOOPT, ctx + ": no redirect data");
@@ -39,11 +48,13 @@ Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what) {
 }  // namespace
 
 Result<std::vector<uint8_t>> queryRedirectContextBlob(int fd) {
-  return queryBlob(fd, SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT");
+  return queryBlob(fd, SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT",
+                   sizeof(sg_redirect_context));
 }
 
 Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd) {
-  return queryBlob(fd, SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS");
+  return queryBlob(fd, SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS",
+                   sizeof(sg_redirect_records));
 }
 
 Result<RedirectContext> readRedirectContext(int fd) {
@@ -56,6 +67,24 @@ Result<RedirectRecords> readRedirectRecords(int fd) {
   auto blob = queryRedirectRecordsBlob(fd);
   if (!blob) return std::unexpected(blob.error());
   return parseRedirectRecords(*blob);
+}
+
+Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId) {
+  auto records = readRedirectRecords(fd);
+  if (!records) {
+    if (records.error().code == ENOPROTOOPT) return RedirectState::NotRedirected;
+    return std::unexpected(records.error());
+  }
+  return redirectStateOf(*records, serviceId);
+}
+
+Status attachRedirectRecords(int fd, std::span<const uint8_t> blob) {
+  auto level = levelFor(fd);
+  if (!level) return std::unexpected(level.error());
+  if (::setsockopt(fd, *level, SG_IP_WFP_REDIRECT_RECORDS, blob.data(),
+                   static_cast<socklen_t>(blob.size())) != 0)
+    return failErrno("setsockopt(fd " + std::to_string(fd) + ", IP_WFP_REDIRECT_RECORDS)");
+  return {};
 }
 
 Result<Endpoint> queryOriginalDestination(int fd) {

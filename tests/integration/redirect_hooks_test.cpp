@@ -263,8 +263,8 @@ TEST_F(RedirectHooksTest, FilterDecidesWhichFlowsAService) {
   UniqueFd dest = listenOn(Endpoint::loopback(AF_INET, destPort));
   ServiceSpec spec = service();
   spec.filter.match = SG_MATCH_PORT;
-  spec.filter.port_lo = 1;
-  spec.filter.port_hi = 1000;  // destPort is above: not for this service
+  spec.filter.port_count = 1;
+  spec.filter.ports[0] = {1, 1000};  // destPort is above: not for this service
   ASSERT_TRUE(engine_->setServices({&spec, 1}));
   pid_t child = connectFromCgroup(Endpoint::loopback(AF_INET, destPort));
   UniqueFd direct = acceptWithin(dest.get(), 5s);
