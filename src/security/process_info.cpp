@@ -2,7 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/pidfd.h>
+#include "security/pidfd.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -264,7 +264,7 @@ void clearSocketOwnerCache() {
 }
 
 Result<UniqueFd> openOwnerPidfd(const SocketOwner& owner, uint64_t inode) {
-  UniqueFd pidfd(::pidfd_open(owner.pid, 0));
+  UniqueFd pidfd(pidfdOpen(owner.pid, 0));
   if (!pidfd) return failErrno("pidfd_open " + std::to_string(owner.pid));
   // The pid may have been recycled between the scan and pidfd_open: the
   // process the pidfd names must still hold the socket.

@@ -1,7 +1,7 @@
 // Getting hold of another process's socket, for `sockgate query --pid P --fd N`
 // and `--tcp A B`: pidfd_getfd duplicates it into us (ptrace access needed).
 #include <netinet/in.h>
-#include <sys/pidfd.h>
+#include "security/pidfd.h"
 
 #include <cerrno>
 
@@ -12,9 +12,9 @@
 namespace sockgate {
 
 Result<UniqueFd> socketOfProcess(pid_t pid, int fd) {
-  UniqueFd pidfd(::pidfd_open(pid, 0));
+  UniqueFd pidfd(security::pidfdOpen(pid, 0));
   if (!pidfd) return failErrno("pidfd_open " + std::to_string(pid));
-  UniqueFd socket(::pidfd_getfd(pidfd.get(), fd, 0));
+  UniqueFd socket(security::pidfdGetfd(pidfd.get(), fd, 0));
   if (!socket) return failErrno("pidfd_getfd pid " + std::to_string(pid) + " fd " + std::to_string(fd));
   return socket;
 }

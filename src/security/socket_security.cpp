@@ -3,7 +3,7 @@
 // the /proc owner scan) only run when the caller asked for them.
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/pidfd.h>
+#include "security/pidfd.h"
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -74,7 +74,7 @@ Result<std::optional<PeerProcess>> resolveUnixPeer(int fd, const std::optional<F
   } else {
     // Kernels before 6.5: pidfd_open by pid can race with pid reuse; the
     // fdinfo check below narrows that to "same pid, still alive".
-    handle.reset(::pidfd_open(cred->pid, 0));
+    handle.reset(security::pidfdOpen(cred->pid, 0));
     note("SO_PEERPIDFD unsupported: pidfd opened by pid");
   }
   if (handle) {
