@@ -119,8 +119,11 @@ extern "C" INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY
     haveTemplate = true;
   }
   const bool defaultQuery = !haveTemplate || allZero(query);
-  if (query.SecurityProtocol != SOCKET_SECURITY_PROTOCOL_DEFAULT &&
-      query.SecurityProtocol != SOCKET_SECURITY_PROTOCOL_IPSEC) {
+  // Read as an integer: a caller's out-of-range value in an enum object is
+  // undefined behaviour to load (found by wsa_query_security_fuzz).
+  uint32_t requestedProtocol = 0;
+  std::memcpy(&requestedProtocol, &query, sizeof(requestedProtocol));
+  if (requestedProtocol != SOCKET_SECURITY_PROTOCOL_DEFAULT && requestedProtocol != SOCKET_SECURITY_PROTOCOL_IPSEC) {
     // IPSEC2 needs the _IPSEC2 structures, which sockgate does not provide.
     return failWith(WSAEINVAL);
   }

@@ -5,6 +5,8 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <string>
 #include <ctime>
 #include <vector>
 
@@ -43,6 +45,21 @@ Result<BatchEnd> walkReplies(std::span<const uint8_t> bytes, uint32_t seq, uint3
     aligned.resize((bytes.size() + 3) / 4);
     if (!bytes.empty()) std::memcpy(aligned.data(), bytes.data(), bytes.size());
     base = aligned.data();
+  }
+  // libmnl 1.0.4's mnl_nlmsg_ok compares (int)nlmsg_len <= len, so a length
+  // >= 2^31 passes as negative and the walk runs off the buffer (found by
+  // netlink_parsers_fuzz). Check the framing unsigned before handing it over.
+  {
+    size_t offset = 0;
+    while (bytes.size() - offset >= sizeof(nlmsghdr)) {
+      uint32_t messageLen = 0;
+      std::memcpy(&messageLen, bytes.data() + offset + offsetof(nlmsghdr, nlmsg_len), sizeof(messageLen));
+      if (messageLen < sizeof(nlmsghdr) || messageLen > bytes.size() - offset) {
+        return fail(EBADMSG, "netlink reply: message length " + std::to_string(messageLen) + " out of bounds");
+      }
+      offset += NLMSG_ALIGN(messageLen);
+      if (offset >= bytes.size()) break;
+    }
   }
   WalkState state{&onMessage, {}, false};
   errno = 0;

@@ -500,3 +500,20 @@ TEST(XfrmEvaluate, ThousandUnrelatedPoliciesDoNotMatch) {
 
 }  // namespace
 }  // namespace sockgate::security
+
+namespace sockgate::security {
+namespace {
+
+// Regression: libmnl 1.0.4 reads nlmsg_len as a signed int, so a length of
+// 0xe0e0e0e0 looked valid and the walk left the buffer (fuzzer crash).
+TEST(XfrmParse, HugeMessageLengthIsRejectedNotFollowed) {
+  std::vector<uint8_t> bytes(17, 0xe0);
+  bytes[15] = bytes[16] = 0x0a;
+  std::vector<XfrmPolicy> policies;
+  auto end = parseXfrmPolicyBatch(bytes, policies);
+  ASSERT_FALSE(end.has_value());
+  EXPECT_EQ(end.error().code, EBADMSG);
+}
+
+}  // namespace
+}  // namespace sockgate::security
