@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace sockgate::testing {
 
 class NetlinkBuilder {
  public:
-  // Starts a message; returns its extra header for filling.
+  // Starts a message; returns a properly aligned copy of its fixed header
+  // to fill, which end() writes into the (only 4-byte aligned) message.
   template <class T>
   T* begin(uint16_t type, uint16_t flags = NLM_F_MULTI) {
     current_ = bytes_.size();
@@ -25,14 +27,23 @@ class NetlinkBuilder {
     nlmsghdr* h = mnl_nlmsg_put_header(bytes_.data() + current_);
     h->nlmsg_type = type;
     h->nlmsg_flags = flags;
-    return static_cast<T*>(mnl_nlmsg_put_extra_header(h, sizeof(T)));
+    mnl_nlmsg_put_extra_header(h, sizeof(T));
+    auto staged = std::make_shared<T>();
+    T* raw = staged.get();
+    staged_ = staged;
+    stagedSize_ = sizeof(T);
+    return raw;
   }
   void attr(uint16_t type, const void* data, size_t len) { mnl_attr_put(header(), type, len, data); }
   template <class T>
   void attr(uint16_t type, const T& value) {
     attr(type, &value, sizeof(value));
   }
-  void end() { bytes_.resize(current_ + header()->nlmsg_len); }
+  void end() {
+    if (staged_) std::memcpy(mnl_nlmsg_get_payload(header()), staged_.get(), stagedSize_);
+    staged_.reset();
+    bytes_.resize(current_ + header()->nlmsg_len);
+  }
   void done() {
     current_ = bytes_.size();
     bytes_.resize(bytes_.size() + kMaxMessage);
@@ -41,6 +52,7 @@ class NetlinkBuilder {
     h->nlmsg_flags = NLM_F_MULTI;
     int zero = 0;
     std::memcpy(mnl_nlmsg_put_extra_header(h, sizeof(zero)), &zero, sizeof(zero));
+    staged_.reset();
     end();
   }
   void error(int err) {
@@ -56,6 +68,8 @@ class NetlinkBuilder {
   nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(bytes_.data() + current_); }
   std::vector<uint8_t> bytes_;
   size_t current_ = 0;
+  std::shared_ptr<void> staged_;
+  size_t stagedSize_ = 0;
 };
 
 inline xfrm_address_t v4(const char* text) {
