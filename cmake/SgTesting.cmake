@@ -22,7 +22,7 @@ function(sg_integration_test name)
   add_test(NAME ${name}
     COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/in_netns.sh $<TARGET_FILE:${name}>)
   set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "SOCKGATE_BIN=$<TARGET_FILE:sockgate>;SG_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "SOCKGATE_BIN=$<$<TARGET_EXISTS:sockgate>:$<TARGET_FILE:sockgate>>;SG_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endfunction()
 
 function(sg_fuzz_target name)

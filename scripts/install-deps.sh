@@ -10,6 +10,7 @@ packages=(
   clang-19 llvm-19 libclang-rt-19-dev   # BPF objects (-target bpf) and libFuzzer
   # kernel side: libbpf loader + bpftool for skeletons
   libbpf-dev bpftool libelf-dev zlib1g-dev
+  libmnl-dev   # netlink framing for the XFRM and sock_diag queries (security query)
   # libraries
   libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev
   # tests and benchmarks

@@ -5,5 +5,6 @@
 
 #include "sockgate/winsock/types.h"
 #include "sockgate/winsock/startup.h"
+#include "sockgate/winsock/security.h"
 
 #endif
