@@ -1,8 +1,5 @@
 #include "common/listeners.h"
 
-#include <dirent.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -43,32 +40,6 @@ std::optional<uint64_t> listeningSocketInode(const Endpoint& where) {
     if (state == "0A" && local == wanted) return inode;  // 0A: TCP_LISTEN
   }
   return std::nullopt;
-}
-
-std::vector<pid_t> processesHoldingSocket(uint64_t inode) {
-  std::vector<pid_t> pids;
-  const std::string target = "socket:[" + std::to_string(inode) + "]";
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return pids;
-  while (dirent* p = ::readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(p->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    const std::string fdDir = std::string("/proc/") + p->d_name + "/fd";
-    DIR* fds = ::opendir(fdDir.c_str());
-    if (!fds) continue;
-    while (dirent* f = ::readdir(fds)) {
-      char link[64];
-      ssize_t n = ::readlinkat(::dirfd(fds), f->d_name, link, sizeof link - 1);
-      if (n > 0 && std::string_view(link, static_cast<size_t>(n)) == target) {
-        pids.push_back(static_cast<pid_t>(pid));
-        break;
-      }
-    }
-    ::closedir(fds);
-  }
-  ::closedir(proc);
-  return pids;
 }
 
 }  // namespace sockgate
