@@ -177,9 +177,9 @@ struct QueryOptions {
 [[nodiscard]] Result<SocketSecurity> querySocketSecurity(int fd, const QueryOptions& options = {});
 
 // The process-wide resolver chain, first asked first. The built-in chain is
-// {"unix-credentials", "sock-diag"}. The redirect engine prepends its
-// "redirect-context" resolver (readRedirectContext(fd)) so that on a service's
-// accepted socket the peer is the origin process, not the redirect hook.
+// {"redirect-context", "unix-credentials", "sock-diag"}: on a redirect
+// service's accepted socket the peer is the origin process named by the
+// redirect context (flag IMPERSONATED), not the service's loopback client.
 [[nodiscard]] std::vector<PeerResolver> peerResolvers();
 void prependPeerResolver(PeerResolver resolver);
 [[nodiscard]] std::vector<PeerResolver> builtinPeerResolvers();

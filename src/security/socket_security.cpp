@@ -12,6 +12,7 @@
 #include "security/ktls.h"
 #include "security/peer_credentials.h"
 #include "security/process_info.h"
+#include "security/redirect_peer.h"
 #include "security/sock_diag.h"
 #include "security/tcp_state.h"
 #include "security/xfrm.h"
@@ -263,6 +264,7 @@ std::vector<PeerResolver> builtinPeerResolvers() {
   // sink that resolvePeer points at SocketSecurity::notes), so the resolver
   // interface stays what an outside resolver needs.
   return {
+      PeerResolver{"redirect-context", security::resolveRedirectPeer},
       PeerResolver{"unix-credentials", resolveUnixPeer},
       PeerResolver{"sock-diag", resolveSockDiagPeer},
   };

@@ -19,6 +19,7 @@
 #include "engine/redirect_engine.h"
 #include "sockgate/abi/sockgate_abi.h"
 #include "sockgate/redirect.h"
+#include "sockgate/security.h"
 #include "support/http_server.h"
 
 namespace sockgate::testing {
@@ -171,6 +172,16 @@ TEST_F(RedirectHooksTest, AcceptedSocketCarriesContextRecordsAndOriginalDestinat
   ASSERT_EQ(::getsockopt(conn.get(), SOL_IPV6, SG_SO_ORIGINAL_DST, &sin6, &sin6Len), 0);
   EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&sin6), sin6Len).toString(),
             "[::ffff:127.0.0.1]:9");
+
+  // The security query names the application as the peer, not the loopback
+  // client the service sees.
+  auto security = querySocketSecurity(conn.get());
+  ASSERT_TRUE(security) << security.error().message();
+  ASSERT_TRUE(security->peer);
+  EXPECT_EQ(security->peer->pid, child);
+  EXPECT_EQ(security->peer->source, PeerSource::kRedirectContext);
+  EXPECT_TRUE(security->flags & kSecurityFlagImpersonated);
+  EXPECT_TRUE(security->peer->pidfd.valid());
 
   char c;
   EXPECT_EQ(::read(conn.get(), &c, 1), 1);
