@@ -5,6 +5,7 @@ sg_vm_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sg_repo_dir=$(cd "$sg_vm_dir/../.." && pwd)
 # Assets are cached per kernel version under here; build/ is gitignored.
 SG_VM_CACHE=${SG_VM_CACHE:-$sg_repo_dir/build/vm}
+SG_VM_QEMU=${SG_VM_QEMU:-qemu-system-x86_64}
 
 sg_vm_log() { echo "vm: $*" >&2; }
 

@@ -14,10 +14,12 @@
 #   SG_VM_KERNEL   pin a kernel ABI, e.g. 6.1.0-56-amd64 (default: newest
 #                  linux-image-6.1.0-*-amd64 that apt offers)
 #   SG_VM_CACHE    cache directory
+#   SG_VM_QEMU     the qemu binary (default qemu-system-x86_64)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for tool in qemu-system-x86_64 dpkg-deb apt-get xz cpio depmod modprobe flock sha256sum; do
+command -v "$SG_VM_QEMU" >/dev/null || sg_vm_missing "$SG_VM_QEMU not found (Debian package qemu-system-x86; run: make deps)"
+for tool in dpkg-deb apt-get xz cpio depmod modprobe flock sha256sum; do
   command -v "$tool" >/dev/null || sg_vm_missing "$tool is not installed (run: make deps)"
 done
 [ -x /bin/busybox ] && ! LC_ALL=C ldd /bin/busybox >/dev/null 2>&1 ||

@@ -19,7 +19,7 @@
 #   SG_VM_SHARE_RW  a host directory mounted read-write at the same path
 #   SG_VM_VERBOSE   1: stream the guest console (kernel log) to stderr
 #   SG_VM_APPEND    extra kernel command line (e.g. loglevel=7 for a full log)
-#   SG_VM_KERNEL, SG_VM_CACHE   see prepare-assets.sh
+#   SG_VM_KERNEL, SG_VM_CACHE, SG_VM_QEMU   see prepare-assets.sh
 # Inside the guest SG_IN_VM=1 is set.
 #
 # Exit status: the command's; 124 on timeout; 125 when the guest ended
@@ -92,7 +92,7 @@ fi
 
 # timeout(1) owns qemu: it sends TERM at the deadline (KILL 5 s later) and
 # passes on the TERM our cleanup sends, so no qemu outlives this script.
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+timeout -k 5 "$timeout_s" "$SG_VM_QEMU" \
   -M pc -accel tcg -cpu max -m "${SG_VM_MEM:-1024}" -smp "${SG_VM_CPUS:-1}" \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$assets/vmlinux" -initrd "$assets/initramfs.cpio" \
