@@ -26,7 +26,7 @@ struct SaCase {
   const char* proto;  // esp or ah
   // The algorithm part of `ip xfrm state add`; KEY is where the key goes.
   const char* algo;
-  const char* key;     // hex, for both directions
+  const char* key;  // hex, for both directions
 };
 
 constexpr SaCase kCases[] = {
@@ -57,8 +57,8 @@ std::string hex(unsigned v) {
 
 // The xfrm configuration of one side: both SAs (each namespace has its own
 // SA database) and the out/in policies that require them.
-std::string sideConfig(const SaCase& c, const Side& self, const Side& peer, const Side& a, const Side& b,
-                       const char* forwardKey) {
+std::string sideConfig(const SaCase& c, const Side& self, const Side& peer, const Side& a,
+                       const Side& b, const char* forwardKey) {
   const auto addr = [&](const Side& s) { return c.family == AF_INET ? s.v4 : s.v6; };
   const std::string prefix = c.family == AF_INET ? "/32" : "/128";
   const std::string forward = "src " + addr(a) + " dst " + addr(b);
@@ -66,11 +66,11 @@ std::string sideConfig(const SaCase& c, const Side& self, const Side& peer, cons
   std::string s;
   s += "xfrm state add " + forward + " proto " + c.proto + " spi " + hex(kSpiForward) +
        " reqid 1 mode transport " + algoArgs(c, forwardKey) + "\n";
-  s += "xfrm state add " + back + " proto " + c.proto + " spi " + hex(kSpiReturn) + " reqid 2 mode transport " +
-       algoArgs(c, c.key) + "\n";
+  s += "xfrm state add " + back + " proto " + c.proto + " spi " + hex(kSpiReturn) +
+       " reqid 2 mode transport " + algoArgs(c, c.key) + "\n";
   const auto policy = [&](const Side& from, const Side& to, const char* dir, int reqid) {
-    return "xfrm policy add src " + addr(from) + prefix + " dst " + addr(to) + prefix + " dir " + dir +
-           " tmpl src " + addr(from) + " dst " + addr(to) + " proto " + c.proto + " reqid " +
+    return "xfrm policy add src " + addr(from) + prefix + " dst " + addr(to) + prefix + " dir " +
+           dir + " tmpl src " + addr(from) + " dst " + addr(to) + " proto " + c.proto + " reqid " +
            std::to_string(reqid) + " mode transport\n";
   };
   const int outReqid = &self == &a ? 1 : 2;
@@ -85,14 +85,15 @@ struct SaCounters {
 };
 
 // Reads "lifetime current: N(bytes), M(packets)" from `ip -s xfrm state get`.
-SaCounters counters(const Side& side, const SaCase& c, const std::string& src, const std::string& dst,
-                    unsigned spi) {
-  const auto r = runCommand({kIp, "-s", "-n", side.ns, "xfrm", "state", "get", "src", src, "dst", dst, "proto",
-                             c.proto, "spi", hex(spi)});
+SaCounters counters(const Side& side, const SaCase& c, const std::string& src,
+                    const std::string& dst, unsigned spi) {
+  const auto r = runCommand({kIp, "-s", "-n", side.ns, "xfrm", "state", "get", "src", src, "dst",
+                             dst, "proto", c.proto, "spi", hex(spi)});
   SaCounters sc;
   const auto at = r.output.find("lifetime current:");
   if (r.status != 0 || at == std::string::npos) return sc;
-  std::sscanf(r.output.c_str() + at, "lifetime current: %lld(bytes), %lld(packets)", &sc.bytes, &sc.packets);
+  std::sscanf(r.output.c_str() + at, "lifetime current: %lld(bytes), %lld(packets)", &sc.bytes,
+              &sc.packets);
   return sc;
 }
 
@@ -115,7 +116,8 @@ void runCase(Tally& t, const NetnsPair& net, const SaCase& c) {
   const Side& b = net.b();
   auto r = NetnsPair::ipBatch(a, sideConfig(c, a, b, a, b, c.key));
   if (r.status == 0) r = NetnsPair::ipBatch(b, sideConfig(c, b, a, a, b, c.key));
-  if (!t.check(std::string(c.name) + ": SAs and policies installed", r.status == 0, lastLine(r.output))) {
+  if (!t.check(std::string(c.name) + ": SAs and policies installed", r.status == 0,
+               lastLine(r.output))) {
     flush(a), flush(b);  // whatever part did go in must not break the next case
     return;
   }
@@ -130,15 +132,17 @@ void runCase(Tally& t, const NetnsPair& net, const SaCase& c) {
   const SaCounters outB = counters(b, c, fb, fa, kSpiReturn);
   const SaCounters inA = counters(a, c, fb, fa, kSpiReturn);
   std::ostringstream seen;
-  seen << "A->B out " << outA.bytes << " B/" << outA.packets << " pkts, in " << inB.bytes << " B/" << inB.packets
-       << " pkts; B->A out " << outB.packets << " pkts, in " << inA.packets << " pkts";
+  seen << "A->B out " << outA.bytes << " B/" << outA.packets << " pkts, in " << inB.bytes << " B/"
+       << inB.packets << " pkts; B->A out " << outB.packets << " pkts, in " << inA.packets
+       << " pkts";
   // The data direction carried at least the payload; the return direction
   // carried the ACKs. Counters at zero would mean the traffic bypassed IPsec.
   const auto carried = [](const SaCounters& s) {
     return s.bytes >= static_cast<long long>(kTransferBytes) && s.packets > 0;
   };
   t.check(std::string(c.name) + ": SA counters rose (" + seen.str() + ")",
-          carried(outA) && carried(inB) && outB.packets > 0 && inA.packets > 0, "expected the transfer on all four");
+          carried(outA) && carried(inB) && outB.packets > 0 && inA.packets > 0,
+          "expected the transfer on all four");
 
   t.check(std::string(c.name) + ": SAs and policies removed", flush(a) && flush(b));
 }
@@ -150,7 +154,9 @@ void runMismatchedKeys(Tally& t, const NetnsPair& net) {
   const Side& a = net.a();
   const Side& b = net.b();
   auto r = NetnsPair::ipBatch(a, sideConfig(c, a, b, a, b, c.key));
-  if (r.status == 0) r = NetnsPair::ipBatch(b, sideConfig(c, b, a, a, b, "00000000000000000000000000000000deadbeef"));
+  if (r.status == 0)
+    r = NetnsPair::ipBatch(b,
+                           sideConfig(c, b, a, a, b, "00000000000000000000000000000000deadbeef"));
   if (!t.check("ESP with mismatched keys: SAs installed", r.status == 0, lastLine(r.output))) {
     flush(a), flush(b);
     return;
@@ -159,8 +165,8 @@ void runMismatchedKeys(Tally& t, const NetnsPair& net) {
   const auto tr = tcpTransfer(a, b, AF_INET, 4096, 3s);
   const long long after = xfrmStat(b, "XfrmInStateProtoError");
   t.check("ESP with mismatched keys: traffic dropped", !tr.ok, "the transfer succeeded");
-  t.check("ESP with mismatched keys: counted as XfrmInStateProtoError (" + std::to_string(before) + " -> " +
-              std::to_string(after) + ")",
+  t.check("ESP with mismatched keys: counted as XfrmInStateProtoError (" + std::to_string(before) +
+              " -> " + std::to_string(after) + ")",
           before >= 0 && after > before);
   t.check("ESP with mismatched keys: SAs and policies removed", flush(a) && flush(b));
 }

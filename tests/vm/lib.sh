@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the VM tier scripts (sourced, not run): where things live and the
 # one policy for a missing capability.
 

@@ -47,12 +47,13 @@ class NetnsPair {
   // Creates the namespaces and the link; the error text when it fails.
   std::string create() {
     auto r = runCommand({kIp, "-batch", "-"},
-                        "netns add " + a_.ns + "\nnetns add " + b_.ns + "\nlink add sgva netns " + a_.ns +
-                            " type veth peer name sgvb netns " + b_.ns + "\n");
+                        "netns add " + a_.ns + "\nnetns add " + b_.ns + "\nlink add sgva netns " +
+                            a_.ns + " type veth peer name sgvb netns " + b_.ns + "\n");
     if (r.status != 0) return lastLine(r.output);
     for (const auto& [side, dev] : {std::pair{&a_, "sgva"}, std::pair{&b_, "sgvb"}}) {
-      r = ipBatch(*side, std::string("link set lo up\nlink set ") + dev + " up\naddr add " + side->v4 +
-                             "/24 dev " + dev + "\naddr add " + side->v6 + "/64 dev " + dev + " nodad\n");
+      r = ipBatch(*side, std::string("link set lo up\nlink set ") + dev + " up\naddr add " +
+                             side->v4 + "/24 dev " + dev + "\naddr add " + side->v6 + "/64 dev " +
+                             dev + " nodad\n");
       if (r.status != 0) return lastLine(r.output);
     }
     return {};
@@ -101,7 +102,8 @@ inline uint64_t fnv1a(uint64_t h, const unsigned char* p, size_t n) {
   return h;
 }
 
-inline bool fillAddr(int family, const std::string& ip, uint16_t port, sockaddr_storage& ss, socklen_t& len) {
+inline bool fillAddr(int family, const std::string& ip, uint16_t port, sockaddr_storage& ss,
+                     socklen_t& len) {
   std::memset(&ss, 0, sizeof ss);
   if (family == AF_INET) {
     auto* s = reinterpret_cast<sockaddr_in*>(&ss);
@@ -126,8 +128,8 @@ inline TransferResult tcpTransfer(const Side& from, const Side& to, int family, 
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + timeout;
   const auto left = [&] {
-    return static_cast<int>(
-        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+    return static_cast<int>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
   };
   const std::string& toAddr = family == AF_INET ? to.v4 : to.v6;
   sockaddr_storage ss;
@@ -140,7 +142,8 @@ inline TransferResult tcpTransfer(const Side& from, const Side& to, int family, 
     if (!in.ok()) return {false, "cannot enter " + to.ns};
     listener.reset(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!listener || bind(listener.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-        listen(listener.get(), 1) != 0 || getsockname(listener.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+        listen(listener.get(), 1) != 0 ||
+        getsockname(listener.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
       return {false, std::string("listen: ") + std::strerror(errno)};
   }
   UniqueFd client;
@@ -178,7 +181,9 @@ inline TransferResult tcpTransfer(const Side& from, const Side& to, int family, 
     pollfd fds[2] = {{server.get(), POLLIN, 0}, {client.get(), POLLOUT, 0}};
     const bool sending = sent < bytes;
     const int n = poll(fds, sending ? 2 : 1, left());
-    if (n == 0) return {false, "stalled after " + std::to_string(received) + " of " + std::to_string(bytes) + " bytes"};
+    if (n == 0)
+      return {false, "stalled after " + std::to_string(received) + " of " + std::to_string(bytes) +
+                         " bytes"};
     if (n < 0 && errno != EINTR) return {false, std::string("poll: ") + std::strerror(errno)};
     if (sending && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
       const ssize_t w = send(client.get(), data.data() + sent, bytes - sent, MSG_NOSIGNAL);
@@ -197,8 +202,8 @@ inline TransferResult tcpTransfer(const Side& from, const Side& to, int family, 
     }
   }
   if (received != bytes || recvHash != sentHash)
-    return {false, "received " + std::to_string(received) + " of " + std::to_string(bytes) + " bytes, " +
-                       (recvHash == sentHash ? "same" : "different") + " checksum"};
+    return {false, "received " + std::to_string(received) + " of " + std::to_string(bytes) +
+                       " bytes, " + (recvHash == sentHash ? "same" : "different") + " checksum"};
   return {true, {}};
 }
 

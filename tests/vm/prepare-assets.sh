@@ -16,14 +16,16 @@
 #   SG_VM_CACHE    cache directory
 #   SG_VM_QEMU     the qemu binary (default qemu-system-x86_64)
 set -euo pipefail
+# shellcheck source=tests/vm/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v "$SG_VM_QEMU" >/dev/null || sg_vm_missing "$SG_VM_QEMU not found (Debian package qemu-system-x86; run: make deps)"
 for tool in dpkg-deb apt-get xz cpio depmod modprobe flock sha256sum; do
   command -v "$tool" >/dev/null || sg_vm_missing "$tool is not installed (run: make deps)"
 done
-[ -x /bin/busybox ] && ! LC_ALL=C ldd /bin/busybox >/dev/null 2>&1 ||
+if [ ! -x /bin/busybox ] || LC_ALL=C ldd /bin/busybox >/dev/null 2>&1; then
   sg_vm_missing "a static /bin/busybox is needed (Debian package busybox-static)"
+fi
 ls /usr/share/qemu/pvh.bin >/dev/null 2>&1 || sg_vm_missing "qemu has no PVH option ROM (pvh.bin)"
 
 mkdir -p "$SG_VM_CACHE/debs"
@@ -89,8 +91,9 @@ if [ -z "$deb" ]; then
   deb=$(cached_deb "$kver" || true)
   if [ -z "$deb" ]; then
     fallback=$(cached_kernels | sort -V | tail -1)
-    [ -n "$fallback" ] && [ -z "${SG_VM_KERNEL:-}" ] ||
+    if [ -z "$fallback" ] || [ -n "${SG_VM_KERNEL:-}" ]; then
       sg_vm_missing "could not download linux-image-$kver"
+    fi
     sg_vm_log "download failed; using the cached $fallback instead"
     kver=$fallback
     deb=$(cached_deb "$kver")

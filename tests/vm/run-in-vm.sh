@@ -26,6 +26,7 @@
 # without running it (the console log is printed); 77 (or 1 under CI=true)
 # when qemu or the kernel is unavailable.
 set -uo pipefail
+# shellcheck source=tests/vm/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "${1:-}" = -- ] && shift
@@ -39,11 +40,12 @@ start=$SECONDS
 assets=$("$sg_vm_dir/prepare-assets.sh") || exit $?
 kver=${assets##*/}
 
-ctl= qemu_pid= fwd_pids=()
+ctl='' vm_pid='' fwd_pids=()
+# shellcheck disable=SC2317  # called from the traps
 cleanup() {
   # Only what this script started: the timeout(1) that owns qemu, and the
   # output forwarders (which may still wait in open() if qemu never started).
-  [ -n "$qemu_pid" ] && kill -TERM "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+  [ -n "$vm_pid" ] && kill -TERM "$vm_pid" 2>/dev/null && wait "$vm_pid" 2>/dev/null
   local p
   for p in "${fwd_pids[@]}"; do kill "$p" 2>/dev/null; done
   [ -n "$ctl" ] && rm -rf "$ctl"
@@ -106,11 +108,17 @@ timeout -k 5 "$timeout_s" "$SG_VM_QEMU" \
   -chardev "file,id=sgerr,path=$ctl/err.fifo" -device virtserialport,bus=vs.0,chardev=sgerr,name=sg.stderr \
   -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
   </dev/null &
-qemu_pid=$!
-wait "$qemu_pid"
+vm_pid=$!
+wait "$vm_pid"
 qemu_rc=$?
-qemu_pid=
-# qemu is gone, so every forwarder reaches EOF: wait until all output is out.
+vm_pid=''
+# qemu is gone. A forwarder whose FIFO qemu never opened (qemu failed to
+# start) still waits in open(): opening the FIFO read-write never blocks and
+# releases it. Then every forwarder reaches EOF; wait until all output is out.
+for f in "$ctl"/*.fifo; do
+  exec {fd}<>"$f"
+  exec {fd}>&-
+done
 for p in "${fwd_pids[@]}"; do wait "$p" 2>/dev/null; done
 fwd_pids=()
 

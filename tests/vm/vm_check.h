@@ -55,7 +55,8 @@ struct CommandResult {
 
 // Runs argv[0] (an absolute path: no PATH lookup, no shell) with `input` on
 // its stdin.
-inline CommandResult runCommand(const std::vector<std::string>& argv, const std::string& input = {}) {
+inline CommandResult runCommand(const std::vector<std::string>& argv,
+                                const std::string& input = {}) {
   CommandResult result;
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0) return {-1, std::string("pipe: ") + std::strerror(errno)};
