@@ -162,7 +162,7 @@ void runMismatchedKeys(Tally& t, const NetnsPair& net) {
     return;
   }
   const long long before = xfrmStat(b, "XfrmInStateProtoError");
-  const auto tr = tcpTransfer(a, b, AF_INET, 4096, 3s);
+  const auto tr = tcpTransfer(a, b, AF_INET, 4096, 2s);
   const long long after = xfrmStat(b, "XfrmInStateProtoError");
   t.check("ESP with mismatched keys: traffic dropped", !tr.ok, "the transfer succeeded");
   t.check("ESP with mismatched keys: counted as XfrmInStateProtoError (" + std::to_string(before) +
