@@ -80,6 +80,7 @@ deb=$(cached_deb "$kver" || true)
 if [ -z "$deb" ]; then
   sg_vm_log "downloading linux-image-$kver (once per machine; cached in $SG_VM_CACHE/debs)"
   dl=$(mktemp -d "$SG_VM_CACHE/debs/.dl.XXXXXX")
+  trap 'rm -rf "$dl"' EXIT
   # apt drops to the _apt user for downloads; as root into a root-owned
   # directory it only warns about that, so keep root explicitly.
   sandbox=()
@@ -88,6 +89,7 @@ if [ -z "$deb" ]; then
     mv "$dl"/linux-image-"$kver"_*.deb "$SG_VM_CACHE/debs/"
   fi
   rm -rf "$dl"
+  trap - EXIT
   deb=$(cached_deb "$kver" || true)
   if [ -z "$deb" ]; then
     fallback=$(cached_kernels | sort -V | tail -1)
