@@ -6,5 +6,8 @@
 #include "sockgate/winsock/types.h"
 #include "sockgate/winsock/startup.h"
 #include "sockgate/winsock/security.h"
+#include "sockgate/winsock/events.h"
+#include "sockgate/winsock/ioctl.h"
+#include "sockgate/winsock/closesocket.h"
 
 #endif
