@@ -81,6 +81,13 @@ std::string unknownKeyHint(std::string_view key, const std::array<const char*, N
   return fmt::format("(expected one of: {})", list);
 }
 
+bool validName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxNameLength &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+         });
+}
+
 // Keys and values in messages are quoted as written, but a control byte in a
 // message would garble a terminal; show those escaped.
 std::string printable(std::string_view text) {
@@ -228,6 +235,8 @@ class PolicyReader {
     serviceLine_ = lineOf(table);
     // Until the name is known, a service is named by its place in the file.
     who_ = fmt::format("service #{}", index + 1);
+    if (const auto* name = table.get_as<std::string>("name"); name && validName(name->get()))
+      who_ = "service '" + name->get() + "'";
 
     for (auto&& [key, node] : table) {
       if (std::find(kServiceKeys.begin(), kServiceKeys.end(), key.str()) == kServiceKeys.end())
@@ -239,12 +248,7 @@ class PolicyReader {
     if (!name) return bad(serviceLine_, "name", "missing (every service needs a name)");
     if (!name->is_string()) return bad(*name, "name", "is " + typeName(*name) + " (expected a string)");
     s.name = name->as_string()->get();
-    const bool nameOk =
-        !s.name.empty() && s.name.size() <= kMaxNameLength &&
-        std::all_of(s.name.begin(), s.name.end(), [](unsigned char c) {
-          return std::isalnum(c) || c == '_' || c == '.' || c == '-';
-        });
-    if (!nameOk)
+    if (!validName(s.name))
       return bad(*name, "name",
                  fmt::format("'{}' is not a valid name (1 to {} of A-Z a-z 0-9 _ . -)",
                              printable(s.name), kMaxNameLength));
