@@ -229,6 +229,16 @@ TEST(Policy, PriorityOrderIsStable) {
   std::string order;
   for (const auto& s : policy->services) order += s.name;
   EXPECT_EQ(order, "bdgeacf");
+
+  // Services written inline share one line; file order still breaks ties.
+  auto inlined = parsePolicy(
+      "service = [{name = \"x\", priority = 5}, {name = \"y\", priority = 1}, "
+      "{name = \"z\", priority = 5}, {name = \"w\", priority = 1}]\n",
+      "inline.toml");
+  ASSERT_TRUE(inlined) << inlined.error().message();
+  order.clear();
+  for (const auto& s : inlined->services) order += s.name;
+  EXPECT_EQ(order, "ywxz");
 }
 
 struct Case {
@@ -265,6 +275,20 @@ TEST(Policy, SyntaxErrorsNameLineAndColumn) {
   EXPECT_THAT(m, StartsWith("p.toml:3:")) << m;  // toml++ itself rejects the redefinition
   m = errorOf("[[service]]\nname = \"unterminated\n");
   EXPECT_THAT(m, StartsWith("p.toml:2:")) << m;
+}
+
+// toml++ 3.3.0 reached __builtin_unreachable() on these (found by
+// policy_fuzz); the sanitizer build aborts if that ever comes back.
+TEST(Policy, NonAsciiAfterValuesIsAnErrorNotUndefinedBehaviour) {
+  for (const char* text : {"n = 10e\xc5\xa7\n", "[[service]]\nname = \"a\"\npriority = 10\xc2\xa7\n",
+                           "[[service]]\nname = \"a\"\npriority = 1\xe3\x80\x81\n",
+                           "[[service]]\nname = \"a\"\npriority = 1\xef\xb8\x80\n"}) {
+    EXPECT_THAT(errorOf(text), StartsWith("p.toml:")) << text;
+  }
+  // Valid TOML: a line-ending backslash, then a non-ASCII character.
+  auto tag = parsePolicy("[[service]]\nname = \"a\"\ntag = \"\"\"\\\n  \xc2\xa7\"\"\"\n", "t");
+  ASSERT_TRUE(tag) << tag.error().message();
+  EXPECT_EQ(tag->services[0].tag, (std::vector<uint8_t>{0xc2, 0xa7}));
 }
 
 TEST(Policy, NameKindPriorityFail) {
