@@ -1,7 +1,6 @@
 #include "cli/policy_command.h"
 
 #include <arpa/inet.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>

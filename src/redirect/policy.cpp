@@ -9,15 +9,14 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <exception>
@@ -59,7 +58,7 @@ constexpr uint32_t kMaxId = 4294967294u;  // (uid_t)-1 means "no id" to the kern
 constexpr std::array kTopKeys{"service"};
 constexpr std::array kServiceKeys{"name", "kind",    "listen", "priority", "fail",
                                   "tag",  "tag_hex", "cgroup", "filter"};
-constexpr std::array kFilterKeys{"destinations", "ports", "protocols", "uids",
+constexpr std::array kFilterKeys{"destinations", "ports",  "protocols", "uids",
                                  "gids",         "cgroup", "comm"};
 
 // Levenshtein distance, for "did you mean" on unknown keys: a typo must not
@@ -119,16 +118,26 @@ std::string printable(std::string_view text) {
 
 std::string typeName(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -151,7 +160,9 @@ bool isLoopback(const Endpoint& ep) {
 // A policy that cannot be used. The Error carries no errno (nothing failed in
 // the OS): its context is the whole message, one line, so that message()
 // prints exactly "FILE:LINE: service 'NAME': FIELD: ...".
-std::unexpected<Error> invalid(std::string line) { return std::unexpected(Error{0, std::move(line)}); }
+std::unexpected<Error> invalid(std::string line) {
+  return std::unexpected(Error{0, std::move(line)});
+}
 
 struct ResolvedCgroup {
   std::string path;
@@ -170,31 +181,31 @@ class PolicyReader {
     if (!parsed) {
       const toml::parse_error& e = parsed.error();
       return invalid(fmt::format("{}:{}:{}: {}", source_, e.source().begin.line,
-                                      e.source().begin.column, printable(e.description())));
+                                 e.source().begin.column, printable(e.description())));
     }
     const toml::table& root = parsed.table();
 
     for (auto&& [key, node] : root) {
       if (key.str() != "service")
         return invalid(message(lineOf(key, node), "", key.str(),
-                                    "unknown key " + unknownKeyHint(key.str(), kTopKeys)));
+                               "unknown key " + unknownKeyHint(key.str(), kTopKeys)));
     }
     const toml::node* services = root.get("service");
     if (!services)
-      return invalid(message(1, "", "service",
-                                  "no services (declare at least one [[service]] table)"));
+      return invalid(
+          message(1, "", "service", "no services (declare at least one [[service]] table)"));
     const toml::array* list = services->as_array();
+    if (list && list->empty())
+      return invalid(message(lineOf(*services), "", "service",
+                             "no services (declare at least one [[service]] table)"));
     if (!list || !list->is_array_of_tables())
-      return invalid(message(lineOf(*services), "", "service",
-                                  fmt::format("is {} (write each service as a [[service]] table)",
-                                              typeName(*services))));
-    if (list->empty())
-      return invalid(message(lineOf(*services), "", "service",
-                                  "no services (declare at least one [[service]] table)"));
+      return invalid(message(
+          lineOf(*services), "", "service",
+          fmt::format("is {} (write each service as a [[service]] table)", typeName(*services))));
     if (list->size() > SG_MAX_SERVICES)
-      return invalid(message(lineOf(*list->get(SG_MAX_SERVICES)), "", "service",
-                                  fmt::format("{} services (at most {})", list->size(),
-                                              SG_MAX_SERVICES)));
+      return invalid(
+          message(lineOf(*list->get(SG_MAX_SERVICES)), "", "service",
+                  fmt::format("{} services (at most {})", list->size(), SG_MAX_SERVICES)));
 
     Policy policy;
     policy.source = source_;
@@ -271,7 +282,8 @@ class PolicyReader {
 
     const toml::node* name = table.get("name");
     if (!name) return bad(serviceLine_, "name", "missing (every service needs a name)");
-    if (!name->is_string()) return bad(*name, "name", "is " + typeName(*name) + " (expected a string)");
+    if (!name->is_string())
+      return bad(*name, "name", "is " + typeName(*name) + " (expected a string)");
     s.name = name->as_string()->get();
     if (!validName(s.name))
       return bad(*name, "name",
@@ -294,8 +306,9 @@ class PolicyReader {
       else if (*text == "external")
         s.kind = PolicyService::Kind::External;
       else
-        return bad(*kind, "kind",
-                   fmt::format("'{}' is not a kind (\"builtin\" or \"external\")", printable(*text)));
+        return bad(
+            *kind, "kind",
+            fmt::format("'{}' is not a kind (\"builtin\" or \"external\")", printable(*text)));
     }
 
     if (auto st = readListen(table, s, earlier); !st) return std::unexpected(st.error());
@@ -381,8 +394,9 @@ class PolicyReader {
     for (const toml::node& entry : *list) {
       const auto* text = entry.as_string();
       if (!text)
-        return bad(entry, "listen",
-                   "an entry is " + typeName(entry) + " (expected \"ADDR:PORT\" or \"[ADDR]:PORT\")");
+        return bad(
+            entry, "listen",
+            "an entry is " + typeName(entry) + " (expected \"ADDR:PORT\" or \"[ADDR]:PORT\")");
       auto ep = Endpoint::parse(text->get());
       if (!ep)
         return bad(entry, "listen",
@@ -423,22 +437,21 @@ class PolicyReader {
   Status readTag(const toml::table& table, PolicyService& s) const {
     const toml::node* tag = table.get("tag");
     const toml::node* tagHex = table.get("tag_hex");
-    if (tag && tagHex)
-      return bad(*tagHex, "tag_hex", "given together with tag (one or the other)");
+    if (tag && tagHex) return bad(*tagHex, "tag_hex", "given together with tag (one or the other)");
     if (tag) {
       auto text = stringOf(*tag, "tag", "a string, or tag_hex = \"hex digits\" for binary bytes");
       if (!text) return std::unexpected(text.error());
       if (text->size() > SG_TAG_MAX)
-        return bad(*tag, "tag",
-                   fmt::format("{} bytes (at most {})", text->size(), SG_TAG_MAX));
+        return bad(*tag, "tag", fmt::format("{} bytes (at most {})", text->size(), SG_TAG_MAX));
       s.tag.assign(text->begin(), text->end());
     }
     if (tagHex) {
       auto text = stringOf(*tagHex, "tag_hex", "a string of hex digits, e.g. \"00ff10\"");
       if (!text) return std::unexpected(text.error());
       if (text->size() % 2 != 0)
-        return bad(*tagHex, "tag_hex",
-                   fmt::format("{} hex digits is an odd number (two digits per byte)", text->size()));
+        return bad(
+            *tagHex, "tag_hex",
+            fmt::format("{} hex digits is an odd number (two digits per byte)", text->size()));
       if (text->size() / 2 > SG_TAG_MAX)
         return bad(*tagHex, "tag_hex",
                    fmt::format("{} bytes (at most {})", text->size() / 2, SG_TAG_MAX));
@@ -452,10 +465,10 @@ class PolicyReader {
         int hi = nibble((*text)[i]);
         int lo = nibble((*text)[i + 1]);
         if (hi < 0 || lo < 0)
-          return bad(*tagHex, "tag_hex",
-                     fmt::format("'{}' at offset {} is not a hex digit (0-9, a-f, A-F)",
-                                 printable(text->substr(hi < 0 ? i : i + 1, 1)),
-                                 hi < 0 ? i : i + 1));
+          return bad(
+              *tagHex, "tag_hex",
+              fmt::format("'{}' at offset {} is not a hex digit (0-9, a-f, A-F)",
+                          printable(text->substr(hi < 0 ? i : i + 1, 1)), hi < 0 ? i : i + 1));
         s.tag.push_back(static_cast<uint8_t>(hi << 4 | lo));
       }
     }
@@ -468,18 +481,20 @@ class PolicyReader {
     auto text = stringOf(node, field, "a cgroup path, absolute or relative to the cgroup v2 mount");
     if (!text) return std::unexpected(text.error());
     if (text->empty() || text->find('\0') != std::string::npos)
-      return bad(node, field, "is empty (a cgroup path, absolute or relative to the cgroup v2 mount)");
+      return bad(node, field,
+                 "is empty (a cgroup path, absolute or relative to the cgroup v2 mount)");
     auto mount = findCgroup2Mount();
     if (!mount)
-      return invalid(message(at(node), who_, field, "cannot be resolved: " + mount.error().message()));
+      return invalid(
+          message(at(node), who_, field, "cannot be resolved: " + mount.error().message()));
     std::string path = text->front() == '/' ? *text : *mount + "/" + *text;
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
       int err = errno;
-      return invalid(message(at(node), who_, field,
-                               fmt::format("'{}' {} (a cgroup directory under {})", printable(path),
-                                           err == ENOENT ? "does not exist" : std::strerror(err),
-                                           *mount)));
+      return invalid(
+          message(at(node), who_, field,
+                  fmt::format("'{}' {} (a cgroup directory under {})", printable(path),
+                              err == ENOENT ? "does not exist" : std::strerror(err), *mount)));
     }
     if (!S_ISDIR(st.st_mode))
       return bad(node, field,
@@ -563,10 +578,10 @@ class PolicyReader {
       // The hook compares against the origin's ancestor at this level, and
       // it keeps SG_MAX_CGROUP_DEPTH of them.
       if (resolved->level >= SG_MAX_CGROUP_DEPTH)
-        return bad(*node, "filter.cgroup",
-                   fmt::format("'{}' is {} levels deep (at most {} below the cgroup v2 root)",
-                               printable(resolved->path), resolved->level,
-                               SG_MAX_CGROUP_DEPTH - 1));
+        return bad(
+            *node, "filter.cgroup",
+            fmt::format("'{}' is {} levels deep (at most {} below the cgroup v2 root)",
+                        printable(resolved->path), resolved->level, SG_MAX_CGROUP_DEPTH - 1));
       f.cgroup_id = resolved->id;
       f.cgroup_level = resolved->level;
       f.match |= SG_MATCH_CGROUP;
@@ -575,8 +590,7 @@ class PolicyReader {
     if (const toml::node* node = table.get("comm")) {
       auto text = stringOf(*node, "filter.comm", "a process name, e.g. \"curl\"");
       if (!text) return std::unexpected(text.error());
-      if (text->empty() || text->size() > kMaxCommLength ||
-          text->find('\0') != std::string::npos)
+      if (text->empty() || text->size() > kMaxCommLength || text->find('\0') != std::string::npos)
         return bad(*node, "filter.comm",
                    fmt::format("'{}' is {} bytes (1 to {}: the kernel keeps only the first {} "
                                "bytes of a process name)",
@@ -591,12 +605,11 @@ class PolicyReader {
                                            size_t max, std::string_view expected) const {
     const toml::array* list = node.as_array();
     if (!list)
-      return bad(node, field, fmt::format("is {} (expected an array of {})", typeName(node), expected));
-    if (list->empty())
-      return bad(node, field, "is empty (leave the key out to match any)");
+      return bad(node, field,
+                 fmt::format("is {} (expected an array of {})", typeName(node), expected));
+    if (list->empty()) return bad(node, field, "is empty (leave the key out to match any)");
     if (list->size() > max)
-      return bad(*list->get(max), field,
-                 fmt::format("{} entries (at most {})", list->size(), max));
+      return bad(*list->get(max), field, fmt::format("{} entries (at most {})", list->size(), max));
     return list;
   }
 
@@ -722,8 +735,8 @@ Result<Policy> loadPolicy(const std::string& path) {
     text.append(buf, static_cast<size_t>(n));
     // A policy is a page or two; a path like /dev/zero must not eat memory.
     if (text.size() > kMaxFileSize)
-      return invalid(fmt::format("{}: larger than {} bytes (is this the policy file?)", path,
-                                 kMaxFileSize));
+      return invalid(
+          fmt::format("{}: larger than {} bytes (is this the policy file?)", path, kMaxFileSize));
   }
   return parsePolicy(text, path);
 }

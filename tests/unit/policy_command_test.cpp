@@ -2,11 +2,10 @@
 // the tests (no root needed), on the shipped examples and on broken files.
 #include "cli/policy_command.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -17,10 +16,10 @@
 namespace sockgate::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using sockgate::testing::runProcess;
 using sockgate::testing::sockgateBin;
 using sockgate::testing::sourceDir;
+using ::testing::HasSubstr;
 
 // A policy file that exists for one test.
 class TempPolicy {
@@ -56,11 +55,12 @@ TEST(PolicyCheck, ChainExampleIsValidAndListedInPriorityOrder) {
 }
 
 TEST(PolicyCheck, DefaultExampleIsValid) {
-  auto r = runProcess({sockgateBin(), "policy", "check",
-                       sourceDir() + "/examples/policies/default.toml"});
+  auto r = runProcess(
+      {sockgateBin(), "policy", "check", sourceDir() + "/examples/policies/default.toml"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("valid, 1 service in priority order"));
-  EXPECT_THAT(r.out, HasSubstr("builtin  builtin  127.0.0.1:any [::1]:any  100       open  0 B  any TCP"));
+  EXPECT_THAT(r.out,
+              HasSubstr("builtin  builtin  127.0.0.1:any [::1]:any  100       open  0 B  any TCP"));
 }
 
 TEST(PolicyCheck, BrokenFileIsOneLineOnStderrAndStatus2) {
@@ -68,8 +68,9 @@ TEST(PolicyCheck, BrokenFileIsOneLineOnStderrAndStatus2) {
   auto r = runProcess({sockgateBin(), "policy", "check", broken.path()});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, broken.path() +
-                       ":5: service 'a': filter.ports: '443-80' runs backwards (LO-HI with LO <= HI)\n");
+  EXPECT_EQ(r.err,
+            broken.path() +
+                ":5: service 'a': filter.ports: '443-80' runs backwards (LO-HI with LO <= HI)\n");
 
   TempPolicy syntax("[[service]\nname = \"a\"\n");
   r = runProcess({sockgateBin(), "policy", "check", syntax.path()});
@@ -80,15 +81,17 @@ TEST(PolicyCheck, BrokenFileIsOneLineOnStderrAndStatus2) {
   TempPolicy udp("[[service]]\nname = \"u\"\nfilter.protocols = [\"udp\"]\n");
   r = runProcess({sockgateBin(), "policy", "check", udp.path()});
   EXPECT_EQ(r.exitCode, 2);
-  EXPECT_EQ(r.err, udp.path() + ":3: service 'u': filter.protocols: \"udp\" is not supported yet "
-                                "(only \"tcp\" for now)\n");
+  EXPECT_EQ(r.err, udp.path() +
+                       ":3: service 'u': filter.protocols: \"udp\" is not supported yet "
+                       "(only \"tcp\" for now)\n");
 }
 
 TEST(PolicyCheck, MissingFileAndMissingArgument) {
   auto r = runProcess({sockgateBin(), "policy", "check", "/nonexistent/p.toml"});
   EXPECT_EQ(r.exitCode, 2);
-  EXPECT_EQ(r.err, "/nonexistent/p.toml: cannot read the policy file: ENOENT (No such file or "
-                   "directory)\n");
+  EXPECT_EQ(r.err,
+            "/nonexistent/p.toml: cannot read the policy file: ENOENT (No such file or "
+            "directory)\n");
   r = runProcess({sockgateBin(), "policy", "check"});
   EXPECT_EQ(r.exitCode, 2);
   r = runProcess({sockgateBin(), "policy"});

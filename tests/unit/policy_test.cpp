@@ -1,12 +1,11 @@
 #include "redirect/policy.h"
 
 #include <arpa/inet.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -28,7 +27,7 @@ std::string errorOf(std::string_view text) {
 }
 
 uint64_t inodeOf(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   return st.st_ino;
 }
@@ -144,8 +143,10 @@ cgroup = "{0}"
 }
 
 TEST(Policy, InlineFilterTableAndDottedKeysAreTheSameSchema) {
-  auto a = parsePolicy("[[service]]\nname = \"a\"\nfilter = { ports = [22], comm = \"ssh\" }\n", "a");
-  auto b = parsePolicy("[[service]]\nname = \"a\"\nfilter.ports = [22]\nfilter.comm = \"ssh\"\n", "b");
+  auto a =
+      parsePolicy("[[service]]\nname = \"a\"\nfilter = { ports = [22], comm = \"ssh\" }\n", "a");
+  auto b =
+      parsePolicy("[[service]]\nname = \"a\"\nfilter.ports = [22]\nfilter.comm = \"ssh\"\n", "b");
   ASSERT_TRUE(a) << a.error().message();
   ASSERT_TRUE(b) << b.error().message();
   EXPECT_EQ(std::memcmp(&a->services[0].filter, &b->services[0].filter, sizeof(sg_filter)), 0);
@@ -218,7 +219,7 @@ TEST(Policy, ChainExampleIsValid) {
 TEST(Policy, PriorityOrderIsStable) {
   std::string text;
   // Priorities 30, 10, 30, 10, 20, default(100), 10: ties keep file order.
-  const char* spec[][2] = {{"a", "30"}, {"b", "10"}, {"c", "30"}, {"d", "10"},
+  const char* spec[][2] = {{"a", "30"}, {"b", "10"},    {"c", "30"}, {"d", "10"},
                            {"e", "20"}, {"f", nullptr}, {"g", "10"}};
   for (auto& [name, priority] : spec) {
     text += fmt::format("[[service]]\nname = \"{}\"\n", name);
@@ -260,11 +261,12 @@ TEST(Policy, TopLevelErrors) {
   expectErrors({
       {"", "p.toml:1: service: ", "no services"},
       {"# only a comment\n", "p.toml:1: service: ", "no services"},
-      {"service = []\n", "p.toml:1: service: ", "is an array"},
+      {"service = []\n", "p.toml:1: service: ", "no services"},
       {"service = 3\n", "p.toml:1: service: ", "is an integer"},
       {"\n[service]\nname = \"a\"\n", "p.toml:2: service: ", "write each service as a [[service]]"},
       {"\n\nservices = 1\n", "p.toml:3: services: unknown key", "did you mean 'service'?"},
-      {"[[service]]\nname = \"a\"\n[other]\n", "p.toml:3: other: unknown key", "expected one of: service"},
+      {"[[service]]\nname = \"a\"\n[other]\n", "p.toml:3: other: unknown key",
+       "expected one of: service"},
   });
 }
 
@@ -280,9 +282,10 @@ TEST(Policy, SyntaxErrorsNameLineAndColumn) {
 // toml++ 3.3.0 reached __builtin_unreachable() on these (found by
 // policy_fuzz); the sanitizer build aborts if that ever comes back.
 TEST(Policy, NonAsciiAfterValuesIsAnErrorNotUndefinedBehaviour) {
-  for (const char* text : {"n = 10e\xc5\xa7\n", "[[service]]\nname = \"a\"\npriority = 10\xc2\xa7\n",
-                           "[[service]]\nname = \"a\"\npriority = 1\xe3\x80\x81\n",
-                           "[[service]]\nname = \"a\"\npriority = 1\xef\xb8\x80\n"}) {
+  for (const char* text :
+       {"n = 10e\xc5\xa7\n", "[[service]]\nname = \"a\"\npriority = 10\xc2\xa7\n",
+        "[[service]]\nname = \"a\"\npriority = 1\xe3\x80\x81\n",
+        "[[service]]\nname = \"a\"\npriority = 1\xef\xb8\x80\n"}) {
     EXPECT_THAT(errorOf(text), StartsWith("p.toml:")) << text;
   }
   // Valid TOML: a line-ending backslash, then a non-ASCII character.
@@ -294,26 +297,27 @@ TEST(Policy, NonAsciiAfterValuesIsAnErrorNotUndefinedBehaviour) {
 TEST(Policy, NameKindPriorityFail) {
   expectErrors({
       {"[[service]]\nkind = \"builtin\"\n", "p.toml:1: service #1: name: ", "missing"},
-      {"[[service]]\nname = \"a\"\n\n[[service]]\npriority = 1\n", "p.toml:4: service #2: name: ",
-       "missing"},
-      {"[[service]]\nname = 7\n", "p.toml:2: service #1: name: ", "is an integer (expected a string)"},
+      {"[[service]]\nname = \"a\"\n\n[[service]]\npriority = 1\n",
+       "p.toml:4: service #2: name: ", "missing"},
+      {"[[service]]\nname = 7\n",
+       "p.toml:2: service #1: name: ", "is an integer (expected a string)"},
       {"[[service]]\nname = \"\"\n", "p.toml:2: service #1: name: ", "not a valid name"},
       {"[[service]]\nname = \"has space\"\n", "p.toml:2: service #1: name: ",
        "'has space' is not a valid name (1 to 32 of A-Z a-z 0-9 _ . -)"},
-      {"[[service]]\nname = \"abcdefghijklmnopqrstuvwxyz0123456\"\n", "p.toml:2: service #1: name: ",
-       "not a valid name"},
+      {"[[service]]\nname = \"abcdefghijklmnopqrstuvwxyz0123456\"\n",
+       "p.toml:2: service #1: name: ", "not a valid name"},
       {"[[service]]\nname = \"a/b\"\n", "p.toml:2: service #1: name: ", "not a valid name"},
-      {"[[service]]\nname = \"a\"\nkind = \"internal\"\n", "p.toml:3: service 'a': kind: ",
-       "'internal' is not a kind (\"builtin\" or \"external\")"},
+      {"[[service]]\nname = \"a\"\nkind = \"internal\"\n",
+       "p.toml:3: service 'a': kind: ", "'internal' is not a kind (\"builtin\" or \"external\")"},
       {"[[service]]\nname = \"a\"\nkind = 1\n", "p.toml:3: service 'a': kind: ", "is an integer"},
-      {"[[service]]\nname = \"a\"\npriority = \"10\"\n", "p.toml:3: service 'a': priority: ",
-       "is a string (expected an integer)"},
-      {"[[service]]\nname = \"a\"\npriority = 1.5\n", "p.toml:3: service 'a': priority: ",
-       "is a float (expected an integer)"},
-      {"[[service]]\nname = \"a\"\npriority = 4294967296\n", "p.toml:3: service 'a': priority: ",
-       "out of range"},
-      {"[[service]]\nname = \"a\"\nfail = \"shut\"\n", "p.toml:3: service 'a': fail: ",
-       "'shut' is not a fail mode"},
+      {"[[service]]\nname = \"a\"\npriority = \"10\"\n",
+       "p.toml:3: service 'a': priority: ", "is a string (expected an integer)"},
+      {"[[service]]\nname = \"a\"\npriority = 1.5\n",
+       "p.toml:3: service 'a': priority: ", "is a float (expected an integer)"},
+      {"[[service]]\nname = \"a\"\npriority = 4294967296\n",
+       "p.toml:3: service 'a': priority: ", "out of range"},
+      {"[[service]]\nname = \"a\"\nfail = \"shut\"\n",
+       "p.toml:3: service 'a': fail: ", "'shut' is not a fail mode"},
       {"[[service]]\nname = \"a\"\nfail = true\n", "p.toml:3: service 'a': fail: ", "is a boolean"},
   });
   // A name of exactly 32 is fine.
@@ -332,7 +336,8 @@ TEST(Policy, UnknownKeysAnywhere) {
       {"[[service]]\nname = \"a\"\nprioriy = 3\n", "p.toml:3: service 'a': prioriy: unknown key",
        "did you mean 'priority'?"},
       // Unknown keys are found before a missing name is.
-      {"[[service]]\nnmae = \"a\"\n", "p.toml:2: service #1: nmae: unknown key", "did you mean 'name'?"},
+      {"[[service]]\nnmae = \"a\"\n", "p.toml:2: service #1: nmae: unknown key",
+       "did you mean 'name'?"},
       {"[[service]]\nname = \"a\"\n[service.filter]\nport = [1]\n",
        "p.toml:4: service 'a': filter.port: unknown key", "did you mean 'ports'?"},
       {"[[service]]\nname = \"a\"\nfilter.zzzzzzzz = 1\n",
@@ -340,24 +345,24 @@ TEST(Policy, UnknownKeysAnywhere) {
        "(expected one of: destinations, ports, protocols, uids, gids, cgroup, comm)"},
       {"[[service]]\nname = \"a\"\n[service.filter.ports]\n",
        "p.toml:3: service 'a': filter.ports: ", "is a table"},
-      {"[[service]]\nname = \"a\"\nfilter = \"all\"\n", "p.toml:3: service 'a': filter: ",
-       "is a string (expected a table"},
+      {"[[service]]\nname = \"a\"\nfilter = \"all\"\n",
+       "p.toml:3: service 'a': filter: ", "is a string (expected a table"},
   });
 }
 
 TEST(Policy, Listeners) {
   expectErrors({
-      {"[[service]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\n", "p.toml:3: service 'a': listen: ",
-       "is a string (expected an array"},
+      {"[[service]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\n",
+       "p.toml:3: service 'a': listen: ", "is a string (expected an array"},
       {"[[service]]\nname = \"a\"\nlisten = []\n", "p.toml:3: service 'a': listen: ", "is empty"},
       {"[[service]]\nname = \"a\"\nlisten = [\n  \"127.0.0.1:1\",\n  7001,\n]\n",
        "p.toml:5: service 'a': listen: ", "an entry is an integer"},
-      {"[[service]]\nname = \"a\"\nlisten = [\"localhost:80\"]\n", "p.toml:3: service 'a': listen: ",
-       "'localhost:80' is not an address and port"},
-      {"[[service]]\nname = \"a\"\nlisten = [\"127.0.0.1\"]\n", "p.toml:3: service 'a': listen: ",
-       "not an address and port"},
-      {"[[service]]\nname = \"a\"\nlisten = [\"0.0.0.0:80\"]\n", "p.toml:3: service 'a': listen: ",
-       "'0.0.0.0:80' is not a loopback address"},
+      {"[[service]]\nname = \"a\"\nlisten = [\"localhost:80\"]\n",
+       "p.toml:3: service 'a': listen: ", "'localhost:80' is not an address and port"},
+      {"[[service]]\nname = \"a\"\nlisten = [\"127.0.0.1\"]\n",
+       "p.toml:3: service 'a': listen: ", "not an address and port"},
+      {"[[service]]\nname = \"a\"\nlisten = [\"0.0.0.0:80\"]\n",
+       "p.toml:3: service 'a': listen: ", "'0.0.0.0:80' is not a loopback address"},
       {"[[service]]\nname = \"a\"\nlisten = [\"[::ffff:127.0.0.1]:80\"]\n",
        "p.toml:3: service 'a': listen: ", "not a loopback address"},
       {"[[service]]\nname = \"a\"\nlisten = [\"[2001:db8::1]:80\"]\n",
@@ -366,8 +371,8 @@ TEST(Policy, Listeners) {
        "p.toml:3: service 'a': listen: ", "'127.0.0.2:2' is a second IPv4 listener"},
       {"[[service]]\nname = \"a\"\nlisten = [\"[::1]:1\", \"[::1]:2\"]\n",
        "p.toml:3: service 'a': listen: ", "second IPv6 listener"},
-      {"[[service]]\nname = \"e\"\nkind = \"external\"\n", "p.toml:1: service 'e': listen: ",
-       "missing (an external service needs"},
+      {"[[service]]\nname = \"e\"\nkind = \"external\"\n",
+       "p.toml:1: service 'e': listen: ", "missing (an external service needs"},
       {"[[service]]\nname = \"e\"\nkind = \"external\"\nlisten = [\"127.0.0.1:0\"]\n",
        "p.toml:4: service 'e': listen: ", "port 0 means \"any free port\""},
   });
@@ -378,7 +383,8 @@ TEST(Policy, SharedListeners) {
       {"[[service]]\nname = \"a\"\nlisten = [\"127.0.0.1:7001\", \"[::1]:7001\"]\n"
        "[[service]]\nname = \"b\"\nkind = \"external\"\nlisten = [\"[::1]:7002\",\n"
        "  \"[::1]:7001\"]\n",
-       "p.toml:8: service 'b': listen: ", "[::1]:7001 is already the listener of service 'a' at line 1"},
+       "p.toml:8: service 'b': listen: ",
+       "[::1]:7001 is already the listener of service 'a' at line 1"},
   });
   // Port 0 is a fresh port for each built-in service; the same port on
   // another loopback address, or the other family, is another listener.
@@ -414,15 +420,15 @@ TEST(Policy, TagAndTagHex) {
       {hexOver.c_str(), "p.toml:3: service 'a': tag_hex: ", "1025 bytes (at most 1024)"},
       {"[[service]]\nname = \"a\"\ntag = \"x\"\ntag_hex = \"00\"\n",
        "p.toml:4: service 'a': tag_hex: ", "together with tag"},
-      {"[[service]]\nname = \"a\"\ntag_hex = \"abc\"\n", "p.toml:3: service 'a': tag_hex: ",
-       "odd number"},
-      {"[[service]]\nname = \"a\"\ntag_hex = \"0g\"\n", "p.toml:3: service 'a': tag_hex: ",
-       "'g' at offset 1 is not a hex digit"},
-      {"[[service]]\nname = \"a\"\ntag_hex = \"0x00\"\n", "p.toml:3: service 'a': tag_hex: ",
-       "'x' at offset 1"},
+      {"[[service]]\nname = \"a\"\ntag_hex = \"abc\"\n",
+       "p.toml:3: service 'a': tag_hex: ", "odd number"},
+      {"[[service]]\nname = \"a\"\ntag_hex = \"0g\"\n",
+       "p.toml:3: service 'a': tag_hex: ", "'g' at offset 1 is not a hex digit"},
+      {"[[service]]\nname = \"a\"\ntag_hex = \"0x00\"\n",
+       "p.toml:3: service 'a': tag_hex: ", "'x' at offset 1"},
       {"[[service]]\nname = \"a\"\ntag = 5\n", "p.toml:3: service 'a': tag: ", "is an integer"},
-      {"[[service]]\nname = \"a\"\ntag_hex = [0]\n", "p.toml:3: service 'a': tag_hex: ",
-       "is an array"},
+      {"[[service]]\nname = \"a\"\ntag_hex = [0]\n",
+       "p.toml:3: service 'a': tag_hex: ", "is an array"},
   });
 }
 
@@ -434,7 +440,8 @@ TEST(Policy, Destinations) {
        "p.toml:3: service 'a': filter.destinations: ", "is empty (leave the key out to match any)"},
       {"[[service]]\nname = \"a\"\n[service.filter]\ndestinations = [\"10.0.0.0/8\",\n"
        "  \"example.org\"]\n",
-       "p.toml:5: service 'a': filter.destinations: ", "'example.org' is not an address or CIDR prefix"},
+       "p.toml:5: service 'a': filter.destinations: ",
+       "'example.org' is not an address or CIDR prefix"},
       {"[[service]]\nname = \"a\"\nfilter.destinations = [\"10.0.0.0/33\"]\n",
        "p.toml:3: service 'a': filter.destinations: ", "prefix length 33 is too long (at most 32"},
       {"[[service]]\nname = \"a\"\nfilter.destinations = [\"::/129\"]\n",
@@ -466,14 +473,14 @@ TEST(Policy, PortsUidsGids) {
   expectErrors({
       {"[[service]]\nname = \"a\"\nfilter.ports = 80\n", "p.toml:3: service 'a': filter.ports: ",
        "is an integer (expected an array of integers from 1 to 65535"},
-      {"[[service]]\nname = \"a\"\nfilter.ports = []\n", "p.toml:3: service 'a': filter.ports: ",
-       "is empty"},
-      {"[[service]]\nname = \"a\"\nfilter.ports = [0]\n", "p.toml:3: service 'a': filter.ports: ",
-       "0 is out of range (integers from 1 to 65535"},
-      {"[[service]]\nname = \"a\"\nfilter.ports = [65536]\n", "p.toml:3: service 'a': filter.ports: ",
-       "65536 is out of range"},
-      {"[[service]]\nname = \"a\"\nfilter.ports = [-1]\n", "p.toml:3: service 'a': filter.ports: ",
-       "-1 is out of range"},
+      {"[[service]]\nname = \"a\"\nfilter.ports = []\n",
+       "p.toml:3: service 'a': filter.ports: ", "is empty"},
+      {"[[service]]\nname = \"a\"\nfilter.ports = [0]\n",
+       "p.toml:3: service 'a': filter.ports: ", "0 is out of range (integers from 1 to 65535"},
+      {"[[service]]\nname = \"a\"\nfilter.ports = [65536]\n",
+       "p.toml:3: service 'a': filter.ports: ", "65536 is out of range"},
+      {"[[service]]\nname = \"a\"\nfilter.ports = [-1]\n",
+       "p.toml:3: service 'a': filter.ports: ", "-1 is out of range"},
       {"[[service]]\nname = \"a\"\nfilter.ports = [\"90-80\"]\n",
        "p.toml:3: service 'a': filter.ports: ", "'90-80' runs backwards"},
       {"[[service]]\nname = \"a\"\nfilter.ports = [\"0-80\"]\n",
@@ -486,20 +493,21 @@ TEST(Policy, PortsUidsGids) {
        "p.toml:3: service 'a': filter.ports: ", "'http' is not a number or range"},
       {"[[service]]\nname = \"a\"\nfilter.ports = [\" 80\"]\n",
        "p.toml:3: service 'a': filter.ports: ", "not a number or range"},
-      {"[[service]]\nname = \"a\"\nfilter.ports = [80.0]\n", "p.toml:3: service 'a': filter.ports: ",
-       "an entry is a float"},
+      {"[[service]]\nname = \"a\"\nfilter.ports = [80.0]\n",
+       "p.toml:3: service 'a': filter.ports: ", "an entry is a float"},
       {"[[service]]\nname = \"a\"\n[service.filter]\nports = [1, 2, 3, 4,\n 5]\n",
        "p.toml:5: service 'a': filter.ports: ", "5 entries (at most 4)"},
       {"[[service]]\nname = \"a\"\nfilter.uids = [4294967295]\n",
-       "p.toml:3: service 'a': filter.uids: ", "4294967295 is out of range (integers from 0 to 4294967294"},
+       "p.toml:3: service 'a': filter.uids: ",
+       "4294967295 is out of range (integers from 0 to 4294967294"},
       {"[[service]]\nname = \"a\"\nfilter.uids = [1, 2, 3, 4, 5]\n",
        "p.toml:3: service 'a': filter.uids: ", "5 entries (at most 4)"},
-      {"[[service]]\nname = \"a\"\nfilter.gids = [\"2-1\"]\n", "p.toml:3: service 'a': filter.gids: ",
-       "runs backwards"},
+      {"[[service]]\nname = \"a\"\nfilter.gids = [\"2-1\"]\n",
+       "p.toml:3: service 'a': filter.gids: ", "runs backwards"},
       {"[[service]]\nname = \"a\"\nfilter.gids = [1, 2, 3, 4, 5]\n",
        "p.toml:3: service 'a': filter.gids: ", "5 entries (at most 4)"},
-      {"[[service]]\nname = \"a\"\nfilter.gids = [true]\n", "p.toml:3: service 'a': filter.gids: ",
-       "an entry is a boolean"},
+      {"[[service]]\nname = \"a\"\nfilter.gids = [true]\n",
+       "p.toml:3: service 'a': filter.gids: ", "an entry is a boolean"},
   });
   auto edges = parsePolicy(
       "[[service]]\nname = \"a\"\nfilter.ports = [1, 65535, \"1-65535\", \"22\"]\n"
@@ -521,12 +529,12 @@ TEST(Policy, ProtocolsAndComm) {
        "p.toml:3: service 'a': filter.protocols: ", "is a string (expected an array"},
       {"[[service]]\nname = \"a\"\nfilter.protocols = []\n",
        "p.toml:3: service 'a': filter.protocols: ", "is empty"},
-      {"[[service]]\nname = \"a\"\nfilter.comm = \"\"\n", "p.toml:3: service 'a': filter.comm: ",
-       "is 0 bytes (1 to 15"},
+      {"[[service]]\nname = \"a\"\nfilter.comm = \"\"\n",
+       "p.toml:3: service 'a': filter.comm: ", "is 0 bytes (1 to 15"},
       {"[[service]]\nname = \"a\"\nfilter.comm = \"0123456789abcdef\"\n",
        "p.toml:3: service 'a': filter.comm: ", "is 16 bytes (1 to 15"},
-      {"[[service]]\nname = \"a\"\nfilter.comm = [\"curl\"]\n", "p.toml:3: service 'a': filter.comm: ",
-       "is an array"},
+      {"[[service]]\nname = \"a\"\nfilter.comm = [\"curl\"]\n",
+       "p.toml:3: service 'a': filter.comm: ", "is an array"},
   });
   auto comm15 = parsePolicy("[[service]]\nname = \"a\"\nfilter.comm = \"0123456789abcde\"\n", "c");
   ASSERT_TRUE(comm15) << comm15.error().message();
@@ -573,14 +581,15 @@ TEST(Policy, CgroupPathErrors) {
       "[[service]]\nname = \"e\"\nkind = \"external\"\nlisten = [\"127.0.0.1:9\"]\n"
       "cgroup = \"/sg/not/there\"\n";
   expectErrors({
-      {outside.c_str(), "p.toml:3: service 'a': filter.cgroup: ",
-       "'/tmp' is not inside the cgroup v2 hierarchy"},
-      {escape.c_str(), "p.toml:3: service 'a': filter.cgroup: ", "is not inside the cgroup v2 hierarchy"},
+      {outside.c_str(),
+       "p.toml:3: service 'a': filter.cgroup: ", "'/tmp' is not inside the cgroup v2 hierarchy"},
+      {escape.c_str(),
+       "p.toml:3: service 'a': filter.cgroup: ", "is not inside the cgroup v2 hierarchy"},
       {file.c_str(), "p.toml:3: service 'a': filter.cgroup: ", "is not a directory"},
-      {"[[service]]\nname = \"a\"\nfilter.cgroup = \"\"\n", "p.toml:3: service 'a': filter.cgroup: ",
-       "is empty"},
-      {"[[service]]\nname = \"a\"\nfilter.cgroup = 1\n", "p.toml:3: service 'a': filter.cgroup: ",
-       "is an integer"},
+      {"[[service]]\nname = \"a\"\nfilter.cgroup = \"\"\n",
+       "p.toml:3: service 'a': filter.cgroup: ", "is empty"},
+      {"[[service]]\nname = \"a\"\nfilter.cgroup = 1\n",
+       "p.toml:3: service 'a': filter.cgroup: ", "is an integer"},
       {builtin.c_str(), "p.toml:3: service 'a': cgroup: ", "only an external service"},
       {extMissing.c_str(), "p.toml:5: service 'e': cgroup: ", "'/sg/not/there' does not exist"},
   });
