@@ -4,6 +4,7 @@
 #include <csignal>
 #include <string_view>
 
+#include "cli/policy_command.h"
 #include "cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
   // Everything after the first word of CMD belongs to CMD, not to us.
   runCmd->prefix_command();
 
+  sockgate::cli::PolicyCommand policy;
+  sockgate::cli::addPolicyCommand(app, policy);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,5 +53,6 @@ int main(int argc, char** argv) {
     run.command.insert(run.command.end(), command.begin(), command.end());
     return sockgate::cli::runCommand(run);
   }
+  if (policy.check->parsed()) return sockgate::cli::runPolicyCommand(policy);
   return 2;
 }

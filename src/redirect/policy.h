@@ -38,6 +38,11 @@ struct Policy {
   std::vector<PolicyService> services;  // in priority order
 };
 
+// An invalid policy fails with an Error whose message() is one line,
+//   FILE:LINE: service 'NAME': FIELD: what is wrong (what is expected)
+// (FILE:LINE:COLUMN: ... for TOML syntax), with code 0: nothing failed in the
+// OS. A file that cannot be read fails with its errno. Neither throws.
+// Cgroup paths are resolved with stat() only: no privileges needed.
 Result<Policy> parsePolicy(std::string_view text, const std::string& sourceName);
 Result<Policy> loadPolicy(const std::string& path);
 
