@@ -32,8 +32,12 @@ int main(int argc, char** argv) {
       "run",
       "Run CMD with its TCP connections redirected through the built-in redirect service, "
       "then print the connection table. Needs root. Exits with CMD's status.");
+  runCmd->add_option("--policy", run.policyPath,
+                     "Policy file (TOML) declaring the redirect services; default: one built-in "
+                     "service for all TCP")
+      ->check(CLI::ExistingFile);
   runCmd->add_option("--service-port", run.servicePort,
-                     "Port of the built-in service on 127.0.0.1 and [::1] (default: any free)");
+                     "Port of the default built-in service on 127.0.0.1 and [::1] (default: any free)");
   runCmd->add_flag("--trace", run.trace, "Print every connect() decision as it happens");
   runCmd->add_option("command", run.command, "The command and its arguments (after --)");
   // Everything after the first word of CMD belongs to CMD, not to us.

@@ -16,11 +16,14 @@
 #include <fmt/format.h>
 
 #include "cli/conn_table.h"
+#include "common/listeners.h"
 #include "common/unique_fd.h"
 #include "engine/preflight.h"
 #include "engine/redirect_engine.h"
 #include "engine/run_scope.h"
 #include "proxy/redirect_service.h"
+#include "redirect/policy.h"
+#include "security/process_info.h"
 
 namespace sockgate::cli {
 
@@ -29,7 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kSetupFailed = 2;
-constexpr uint32_t kBuiltinServiceId = 1;
+constexpr auto kExternalServiceWait = 30s;
 
 void say(const std::string& line) { fmt::print(stderr, "sockgate: {}\n", line); }
 
@@ -48,7 +51,7 @@ const char* decisionName(uint32_t d) {
 // Everything a run sets up, torn down in reverse on every path out.
 struct RunScope {
   std::optional<Cgroup> cgroup;
-  std::unique_ptr<proxy::RedirectService> service;
+  std::vector<std::unique_ptr<proxy::RedirectService>> services;  // the built-in ones
   std::unique_ptr<RedirectEngine> engine;
 
   // Processes CMD left behind in the cgroup: TERM, a grace period, KILL.
@@ -64,12 +67,52 @@ struct RunScope {
   ~RunScope() {
     stopLeftovers();
     engine.reset();  // detaches every hook
-    if (service) service->stop(0ms);
+    for (auto& service : services) service->stop(0ms);
     if (cgroup) {
       if (auto st = cgroup->remove(); !st) say(st.error().message());
     }
   }
 };
+
+// Where an external service listens, and who it is: its cgroup if the
+// policy names one, else the process that owns its listening socket.
+Result<ServiceSpec> externalService(const PolicyService& p, uint32_t id) {
+  ServiceSpec spec;
+  spec.id = id;
+  spec.name = p.name;
+  spec.listen4 = p.listen4;
+  spec.listen6 = p.listen6;
+  spec.failClosed = p.failClosed;
+  spec.filter = p.filter;
+  spec.tag = p.tag;
+  const Endpoint& where = p.listen4 ? *p.listen4 : *p.listen6;
+  std::optional<uint64_t> inode;
+  bool told = false;
+  for (auto until = std::chrono::steady_clock::now() + kExternalServiceWait;;) {
+    inode = listeningSocketInode(where);
+    if (inode || std::chrono::steady_clock::now() >= until) break;
+    if (!told) say("waiting for external service '" + p.name + "' to listen on " + where.toString());
+    told = true;
+    ::usleep(100'000);
+  }
+  if (!inode)
+    return fail(ETIMEDOUT, "external service '" + p.name + "' is not listening on " +
+                               where.toString() + " after " +
+                               std::to_string(kExternalServiceWait.count()) + " s");
+  if (!p.cgroupPath.empty()) {
+    auto cg = cgroupIdOf(p.cgroupPath);
+    if (!cg) return std::unexpected(cg.error());
+    spec.cgroupId = *cg;
+  } else {
+    auto owner = security::findSocketOwner(*inode, std::nullopt);
+    if (!owner) return std::unexpected(owner.error());
+    if (!*owner)
+      return fail(ESRCH, "external service '" + p.name + "': no process owns the listener on " +
+                             where.toString());
+    spec.tgid = static_cast<uint32_t>((*owner)->pid);
+  }
+  return spec;
+}
 
 int exitStatusOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -96,6 +139,18 @@ int runCommand(const RunOptions& options) {
     ~RestoreMask() { sigprocmask(SIG_SETMASK, &mask, nullptr); }
   } restoreMask{original};
 
+  // The policy is checked whole before anything is touched.
+  if (!options.policyPath.empty() && options.servicePort != 0) {
+    say("run: --service-port applies to the default policy; with --policy, set 'listen' there");
+    return kSetupFailed;
+  }
+  auto policy = options.policyPath.empty() ? Result<Policy>(defaultPolicy())
+                                           : loadPolicy(options.policyPath);
+  if (!policy) {
+    say(policy.error().message());
+    return kSetupFailed;
+  }
+
   auto support = preflight();
   if (!support) {
     say(support.error().message());
@@ -118,15 +173,45 @@ int runCommand(const RunOptions& options) {
   }
   scope.cgroup.emplace(std::move(*cgroup));
 
-  proxy::ServiceOptions serviceOptions;
-  serviceOptions.id = kBuiltinServiceId;
-  serviceOptions.port = options.servicePort;
-  auto service = proxy::RedirectService::start(serviceOptions);
-  if (!service) {
-    say("start the built-in redirect service: " + service.error().message());
-    return kSetupFailed;
+  // Ids follow priority order; they name services in events and records.
+  std::vector<ServiceSpec> specs;
+  std::map<uint32_t, std::string> serviceNames;
+  for (size_t i = 0; i < policy->services.size(); ++i) {
+    const PolicyService& p = policy->services[i];
+    const auto id = static_cast<uint32_t>(i + 1);
+    serviceNames[id] = p.name;
+    if (p.kind == PolicyService::Kind::External) {
+      auto spec = externalService(p, id);
+      if (!spec) {
+        say(spec.error().message());
+        return kSetupFailed;
+      }
+      specs.push_back(std::move(*spec));
+      continue;
+    }
+    proxy::ServiceOptions serviceOptions;
+    serviceOptions.id = id;
+    serviceOptions.name = p.name;
+    serviceOptions.port = options.servicePort;
+    if (p.listen4) serviceOptions.listen.push_back(*p.listen4);
+    if (p.listen6) serviceOptions.listen.push_back(*p.listen6);
+    auto service = proxy::RedirectService::start(serviceOptions);
+    if (!service) {
+      say("start the built-in redirect service '" + p.name + "': " + service.error().message());
+      return kSetupFailed;
+    }
+    ServiceSpec spec;
+    spec.id = id;
+    spec.name = p.name;
+    spec.listen4 = (*service)->listen4();
+    spec.listen6 = (*service)->listen6();
+    spec.failClosed = p.failClosed;
+    spec.filter = p.filter;
+    spec.tag = p.tag;
+    spec.tgid = static_cast<uint32_t>(::getpid());
+    specs.push_back(std::move(spec));
+    scope.services.push_back(std::move(*service));
   }
-  scope.service = std::move(*service);
 
   auto engine = RedirectEngine::start({scope.cgroup->path(), mount});
   if (!engine) {
@@ -134,18 +219,10 @@ int runCommand(const RunOptions& options) {
     return kSetupFailed;
   }
   scope.engine = std::move(*engine);
-
-  ServiceSpec builtin;
-  builtin.id = kBuiltinServiceId;
-  builtin.name = serviceOptions.name;
-  builtin.listen4 = scope.service->listen4();
-  builtin.listen6 = scope.service->listen6();
-  builtin.tgid = static_cast<uint32_t>(::getpid());
-  if (auto st = scope.engine->setServices({&builtin, 1}); !st) {
+  if (auto st = scope.engine->setServices(specs); !st) {
     say(st.error().message());
     return kSetupFailed;
   }
-  const std::map<uint32_t, std::string> serviceNames{{builtin.id, builtin.name}};
 
   // Prepared before fork: the child may only make async-signal-safe calls.
   std::vector<char*> argv;
@@ -245,10 +322,14 @@ int runCommand(const RunOptions& options) {
   scope.stopLeftovers();
   // The application's sockets are closed now; give in-flight flows a moment
   // to deliver their last bytes so the table shows whole transfers.
-  scope.service->stop(2s);
+  for (auto& service : scope.services) service->stop(2s);
   (void)scope.engine->drainEvents(onEvent);
 
-  const auto flows = scope.service->log().snapshot();
+  std::vector<proxy::FlowRecord> flows;
+  for (auto& service : scope.services) {
+    auto rows = service->log().snapshot();
+    flows.insert(flows.end(), rows.begin(), rows.end());
+  }
   const auto elapsed = std::chrono::steady_clock::now() - started;
   std::string summary = fmt::format("{} ran {}, exit status {}", options.command[0],
                                     humanDuration(elapsed), exitStatusOf(status));
