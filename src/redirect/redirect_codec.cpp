@@ -123,7 +123,7 @@ std::vector<uint8_t> encodeRedirectRecords(const RedirectRecords& r) {
   raw.version = SG_ABI_VERSION;
   raw.count = static_cast<uint16_t>(std::min<size_t>(r.chain.size(), SG_MAX_CHAIN));
   raw.flow_id = r.flowId;
-  std::memcpy(raw.chain, r.chain.data(), raw.count * sizeof(uint32_t));
+  if (raw.count) std::memcpy(raw.chain, r.chain.data(), raw.count * sizeof(uint32_t));
   raw.origin.tgid = r.originTgid;
   raw.origin.tid = r.originTid;
   raw.origin.uid = r.originUid;
