@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "cli/policy_command.h"
+#include "cli/query_command.h"
 #include "cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
 
   sockgate::cli::PolicyCommand policy;
   sockgate::cli::addPolicyCommand(app, policy);
+  sockgate::cli::QueryCommand query;
+  sockgate::cli::addQueryCommand(app, query);
 
   try {
     app.parse(argc, argv);
@@ -58,5 +61,6 @@ int main(int argc, char** argv) {
     return sockgate::cli::runCommand(run);
   }
   if (policy.check->parsed()) return sockgate::cli::runPolicyCommand(policy);
+  if (query.app->parsed()) return sockgate::cli::runQueryCommand(query);
   return 2;
 }
