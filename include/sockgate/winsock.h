@@ -9,5 +9,6 @@
 #include "sockgate/winsock/events.h"
 #include "sockgate/winsock/ioctl.h"
 #include "sockgate/winsock/closesocket.h"
+#include "sockgate/winsock/socket.h"
 
 #endif
