@@ -251,4 +251,50 @@ struct sg_event {
   struct sg_endpoint redirect_to; /* the service listener, when redirected */
 };
 
+/* ---- socket guard: socket() audit/deny (bpf/socket_guard.bpf.c) ---- */
+
+#define SG_SOCK_MAX_RULES 32
+#define SG_SOCK_ANY 0xffffffffu /* a rule field that matches any value */
+
+enum sg_sock_action {
+  SG_SOCK_AUDIT = 1, /* record the socket() and let it through */
+  SG_SOCK_DENY = 2,  /* record it and fail it with EPERM */
+};
+
+/* One target of a policy clause; family/type/protocol or SG_SOCK_ANY. */
+struct sg_sock_rule {
+  __u32 family;
+  __u32 type; /* SOCK_* without SOCK_NONBLOCK/SOCK_CLOEXEC */
+  __u32 protocol;
+  __u32 action; /* enum sg_sock_action */
+};
+
+/* [0] of sg_guard_config: whom the guard applies to and the live rules. */
+struct sg_sock_config {
+  __u64 governed_cgroup_id; /* 0: nobody */
+  __u32 governed_level;
+  __u32 rule_count;
+};
+
+enum sg_sock_source {
+  SG_SOCK_FROM_BPF = 1,     /* cgroup/sock_create (AF_INET, AF_INET6) */
+  SG_SOCK_FROM_SECCOMP = 2, /* seccomp user notification (other families) */
+};
+
+struct sg_sock_event {
+  __u64 time_ns; /* CLOCK_MONOTONIC */
+  __u64 cgroup_id;
+  __u32 tgid;
+  __u32 tid;
+  __u32 uid;
+  __u32 gid;
+  __u32 family;
+  __u32 type;
+  __u32 protocol;
+  __u32 action; /* enum sg_sock_action */
+  __u32 rule;   /* index of the matching rule */
+  __u32 source; /* enum sg_sock_source */
+  char comm[SG_COMM_LEN];
+};
+
 #endif /* SOCKGATE_ABI_H */
