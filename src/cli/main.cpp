@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   runCmd->add_option("--service-port", run.servicePort,
                      "Port of the default built-in service on 127.0.0.1 and [::1] (default: any free)");
+  runCmd->add_option("--socket-policy", run.socketPolicy,
+                     "Audit or deny socket creation, e.g. 'audit raw,packet; deny packet' "
+                     "(see docs/socket-guard.md)");
   runCmd->add_flag("--trace", run.trace, "Print every connect() decision as it happens");
   runCmd->add_option("command", run.command, "The command and its arguments (after --)");
   // Everything after the first word of CMD belongs to CMD, not to us.

@@ -21,6 +21,8 @@
 #include "engine/preflight.h"
 #include "engine/redirect_engine.h"
 #include "engine/run_scope.h"
+#include "engine/seccomp_guard.h"
+#include "engine/socket_guard.h"
 #include "proxy/redirect_service.h"
 #include "redirect/policy.h"
 #include "security/process_info.h"
@@ -53,6 +55,8 @@ struct RunScope {
   std::optional<Cgroup> cgroup;
   std::vector<std::unique_ptr<proxy::RedirectService>> services;  // the built-in ones
   std::unique_ptr<RedirectEngine> engine;
+  std::unique_ptr<SocketGuard> guard;      // inet sockets, in the kernel
+  std::unique_ptr<SeccompGuard> seccomp;   // the other families, for CMD's processes
 
   // Processes CMD left behind in the cgroup: TERM, a grace period, KILL.
   void stopLeftovers() {
@@ -66,6 +70,8 @@ struct RunScope {
 
   ~RunScope() {
     stopLeftovers();
+    guard.reset();
+    seccomp.reset();
     engine.reset();  // detaches every hook
     for (auto& service : services) service->stop(0ms);
     if (cgroup) {
@@ -151,6 +157,16 @@ int runCommand(const RunOptions& options) {
     return kSetupFailed;
   }
 
+  std::optional<SocketPolicy> socketPolicy;
+  if (!options.socketPolicy.empty()) {
+    auto parsed = parseSocketPolicy(options.socketPolicy);
+    if (!parsed) {
+      say("--socket-policy: " + parsed.error().message());
+      return kSetupFailed;
+    }
+    socketPolicy = std::move(*parsed);
+  }
+
   auto support = preflight();
   if (!support) {
     say(support.error().message());
@@ -224,6 +240,21 @@ int runCommand(const RunOptions& options) {
     return kSetupFailed;
   }
 
+  if (socketPolicy) {
+    auto guard = SocketGuard::start({scope.cgroup->path(), mount, *socketPolicy});
+    if (!guard) {
+      say(guard.error().message());
+      return kSetupFailed;
+    }
+    scope.guard = std::move(*guard);
+    auto seccomp = SeccompGuard::prepare(*socketPolicy);
+    if (!seccomp) {
+      say(seccomp.error().message());
+      return kSetupFailed;
+    }
+    if ((*seccomp)->needed()) scope.seccomp = std::move(*seccomp);
+  }
+
   // Prepared before fork: the child may only make async-signal-safe calls.
   std::vector<char*> argv;
   for (const auto& a : options.command) argv.push_back(const_cast<char*>(a.c_str()));
@@ -250,6 +281,18 @@ int runCommand(const RunOptions& options) {
       ::_exit(126);
     }
     ::close(fd);
+    // The seccomp half of the socket guard: installed last, so that only
+    // CMD's own socket() calls are trapped, never ours.
+    if (scope.seccomp) {
+      if (int err = scope.seccomp->installInChild(scope.seccomp->childFd()); err != 0) {
+        const char* why = std::strerror(err);
+        [[maybe_unused]] auto n = ::write(2, execFailed.data(), execFailed.size());
+        n = ::write(2, "cannot install the socket guard: ", 33);
+        n = ::write(2, why, std::strlen(why));
+        n = ::write(2, "\n", 1);
+        ::_exit(126);
+      }
+    }
     ::execvp(argv[0], argv.data());
     const int err = errno;
     const char* why = std::strerror(err);
@@ -267,6 +310,28 @@ int runCommand(const RunOptions& options) {
   ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
   ev.data.fd = scope.engine->eventsFd();
   ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+  if (scope.guard) {
+    ev.data.fd = scope.guard->eventsFd();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+  }
+  if (scope.seccomp) {
+    scope.seccomp->closeChildEnd();
+    if (auto st = scope.seccomp->receiveListener(5s); !st) {
+      // CMD could not be guarded as asked: it must not run unguarded.
+      say(st.error().message());
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+      return kSetupFailed;
+    }
+    ev.data.fd = scope.seccomp->listenerFd();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+  }
+  std::vector<std::string> socketEvents;
+  std::function<void(const sg_sock_event&)> onSocketEvent = [&](const sg_sock_event& e) {
+    std::string line = formatSocketEvent(*socketPolicy, e);
+    if (options.trace) say("trace socket " + line);
+    socketEvents.push_back(std::move(line));
+  };
 
   const auto started = std::chrono::steady_clock::now();
   std::map<uint32_t, uint64_t> decisions;
@@ -297,7 +362,16 @@ int runCommand(const RunOptions& options) {
     int n = ::epoll_wait(ep.get(), events, 4, -1);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd != sfd.get()) {
+      const int ready = events[i].data.fd;
+      if (scope.guard && ready == scope.guard->eventsFd()) {
+        (void)scope.guard->drainEvents(onSocketEvent);
+        continue;
+      }
+      if (scope.seccomp && ready == scope.seccomp->listenerFd()) {
+        (void)scope.seccomp->handle(onSocketEvent);
+        continue;
+      }
+      if (ready != sfd.get()) {
         (void)scope.engine->drainEvents(onEvent);
         continue;
       }
@@ -342,6 +416,12 @@ int runCommand(const RunOptions& options) {
     summary += fmt::format(", {} refused", decisions[SG_DECISION_REFUSED]);
   say(summary);
   if (!flows.empty()) fmt::print(stderr, "{}", formatConnectionTable(flows));
+  if (scope.guard) {
+    (void)scope.guard->drainEvents(onSocketEvent);
+    if (socketEvents.empty()) say("socket guard: no socket() matched the policy");
+    else say(fmt::format("socket guard: {} socket() calls matched the policy:", socketEvents.size()));
+    for (const auto& line : socketEvents) fmt::print(stderr, "  {}\n", line);
+  }
   return exitStatusOf(status);
 }
 

@@ -12,6 +12,7 @@ namespace sockgate::cli {
 struct RunOptions {
   uint16_t servicePort = 0;  // the default policy's built-in service
   std::string policyPath;    // empty: the embedded default policy
+  std::string socketPolicy;  // "audit raw,packet; deny packet"; empty: no socket guard
   bool trace = false;
   std::vector<std::string> command;
 };
