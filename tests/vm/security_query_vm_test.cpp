@@ -424,7 +424,7 @@ void checkPerSocketPolicy(Tally& t, const NetnsPair& net, const SaCase& c) {
   }
   // The control: the same connection without the per-socket policy fails, so
   // the policy above is what protected it.
-  const TcpConnection plain = tcpConnect(a, b, c.family, 1500ms);
+  const TcpConnection plain = tcpConnect(a, b, c.family, 1000ms);
   t.check(what + ": without the per-socket policy A cannot connect (B requires ESP)",
           !plain.error.empty(), "connected");
   clear(t, what, net);
