@@ -45,8 +45,8 @@ std::string hexFlags(uint32_t v) { return hex(v); }
 
 // One line that says what the query saw, for a FAIL detail.
 std::string describe(const SocketSecurity& s) {
-  std::string out = "protocol " + std::to_string(static_cast<int>(s.protocol)) + " flags " +
-                    hexFlags(s.flags);
+  std::string out =
+      "protocol " + std::to_string(static_cast<int>(s.protocol)) + " flags " + hexFlags(s.flags);
   if (s.flow) out += " flow " + s.flow->local.toString() + "->" + s.flow->remote.toString();
   if (s.ipsec) {
     const auto dir = [](const char* name, const IpsecDirection& d) {
@@ -102,8 +102,8 @@ std::optional<SocketSecurity> queryBoth(Tally& t, const std::string& what, const
     t.check(what + ": enter " + ns, false, errnoText("setns"));
     return std::nullopt;
   }
-  const std::string want = "flags " + hexFlags(expect.flags()) + ", protocol " +
-                           (expect.secured ? "IPsec" : "none");
+  const std::string want =
+      "flags " + hexFlags(expect.flags()) + ", protocol " + (expect.secured ? "IPsec" : "none");
 
   QueryOptions options;
   options.peer = peer;
@@ -111,12 +111,13 @@ std::optional<SocketSecurity> queryBoth(Tally& t, const std::string& what, const
   std::optional<SocketSecurity> result;
   if (t.check(what + ": querySocketSecurity answers", r.has_value(),
               r ? "" : r.error().message())) {
-    t.check(what + ": querySocketSecurity says " + want,
-            r->flags == expect.flags() &&
-                r->protocol == (expect.secured ? SecurityProtocol::kIpsec : SecurityProtocol::kNone) &&
-                r->ipsec.has_value() && r->ipsec->secured == expect.secured &&
-                r->ipsec->encrypted == expect.encrypted,
-            describe(*r));
+    t.check(
+        what + ": querySocketSecurity says " + want,
+        r->flags == expect.flags() &&
+            r->protocol == (expect.secured ? SecurityProtocol::kIpsec : SecurityProtocol::kNone) &&
+            r->ipsec.has_value() && r->ipsec->secured == expect.secured &&
+            r->ipsec->encrypted == expect.encrypted,
+        describe(*r));
     result = std::move(*r);
   }
 
@@ -148,8 +149,8 @@ std::optional<SocketSecurity> queryBoth(Tally& t, const std::string& what, const
     std::memset(&info, 0, sizeof info);
     infoLen = sizeof info;
     rc = WSAQuerySocketSecurity(fd, nullptr, 0, &info, &infoLen, nullptr, nullptr);
-    t.check(what + ": WSAQuerySocketSecurity (no template) says flags " +
-                hexFlags(expect.flags()) + ", nothing else",
+    t.check(what + ": WSAQuerySocketSecurity (no template) says flags " + hexFlags(expect.flags()) +
+                ", nothing else",
             rc == 0 && info.Flags == expect.flags() &&
                 info.SecurityProtocol == SOCKET_SECURITY_PROTOCOL_DEFAULT &&
                 info.PeerApplicationAccessTokenHandle == 0,
@@ -175,10 +176,11 @@ void checkSa(Tally& t, const std::string& what, const IpsecDirection& d, const S
   bool ok = false;
   if (d.sas.size() == 1) {
     const IpsecSa& sa = d.sas[0];
-    seen = "proto " + std::to_string(sa.proto) + " mode " + std::to_string(static_cast<int>(sa.mode)) +
-           " spi " + hex(sa.spi) + " aead '" + sa.aead + "' enc '" + sa.encryption + "' auth '" +
-           sa.authentication + "' " + sa.source.addressString() + "->" +
-           sa.destination.addressString() + (sa.encrypts() ? " encrypts" : "");
+    seen = "proto " + std::to_string(sa.proto) + " mode " +
+           std::to_string(static_cast<int>(sa.mode)) + " spi " + hex(sa.spi) + " aead '" + sa.aead +
+           "' enc '" + sa.encryption + "' auth '" + sa.authentication + "' " +
+           sa.source.addressString() + "->" + sa.destination.addressString() +
+           (sa.encrypts() ? " encrypts" : "");
     ok = sa.proto == e.proto && sa.mode == IpsecMode::kTransport && sa.spi == e.spi &&
          sa.aead == e.aead && sa.encryption == e.encryption &&
          sa.authentication == e.authentication && sa.source.addressString() == *e.source &&
@@ -415,8 +417,8 @@ void checkPerSocketPolicy(Tally& t, const NetnsPair& net, const SaCase& c) {
     return err;
   };
   if (auto conn = connectAndTalk(t, what, net, c.family, withPolicy)) {
-    if (auto r = queryBoth(t, what + " (client in A)", a.ns, conn->client.get(), {},
-                           Expect{true, true});
+    if (auto r =
+            queryBoth(t, what + " (client in A)", a.ns, conn->client.get(), {}, Expect{true, true});
         r && r->ipsec)
       t.check(what + " (client in A): both directions decided by the socket's own policies",
               r->ipsec->outbound.socketPolicy && r->ipsec->inbound.socketPolicy, describe(*r));
@@ -502,14 +504,14 @@ void checkUdp(Tally& t, const NetnsPair& net, const SaCase& c, Expect expect) {
   }
   std::string err;
   UniqueFd server = udpSocket(b.ns, c.family, addressOf(b, c.family), nullptr, err);
-  UniqueFd client = server ? udpSocket(a.ns, c.family, c.family == AF_INET ? "0.0.0.0" : "::",
-                                       nullptr, err)
-                           : UniqueFd{};
+  UniqueFd client =
+      server ? udpSocket(a.ns, c.family, c.family == AF_INET ? "0.0.0.0" : "::", nullptr, err)
+             : UniqueFd{};
   if (t.check(what + ": sockets", server && client, err)) {
     const IpEndpoint serverAt = localEndpoint(server.get());
     const auto clientSeen = datagram(client.get(), server.get(), serverAt, err);
-    const auto back = clientSeen ? datagram(server.get(), client.get(), *clientSeen, err)
-                                 : std::nullopt;
+    const auto back =
+        clientSeen ? datagram(server.get(), client.get(), *clientSeen, err) : std::nullopt;
     if (t.check(what + ": datagrams A->B and B->A arrived", clientSeen && back, err)) {
       queryBoth(t, what + " (unconnected, wildcard-bound in A, template peer B)", a.ns,
                 client.get(), serverAt, expect);
@@ -518,8 +520,8 @@ void checkUdp(Tally& t, const NetnsPair& net, const SaCase& c, Expect expect) {
       // the answer is about.
       const IpEndpoint elsewhere =
           endpointOf(c.family == AF_INET ? "10.231.0.3" : "fd00:231::3", serverAt.port);
-      queryBoth(t, what + " (unconnected in A, template peer " + elsewhere.toString() + ")",
-                a.ns, client.get(), elsewhere, Expect{});
+      queryBoth(t, what + " (unconnected in A, template peer " + elsewhere.toString() + ")", a.ns,
+                client.get(), elsewhere, Expect{});
     }
     UniqueFd connected = udpSocket(a.ns, c.family, addressOf(a, c.family), &serverAt, err);
     if (t.check(what + ": connected socket in A", connected.valid(), err)) {
@@ -569,8 +571,8 @@ void checkKtls(Tally& t, unsigned short version, const char* name) {
   std::string err = attachTlsUlp(p.client.get());
   if (!t.check(what + ": TCP_ULP \"tls\" on the client", err.empty(), err)) return;
   k = ktlsOf(p.client.get());
-  t.check(what + ": ULP without keys: kTLS record, no direction keyed",
-          k && !k->tx && !k->rx, show(k));
+  t.check(what + ": ULP without keys: kTLS record, no direction keyed", k && !k->tx && !k->rx,
+          show(k));
 
   err = setKtlsKey(p.client.get(), TLS_TX, version);
   if (!t.check(what + ": client TLS_TX AES-GCM-128", err.empty(), err)) return;
@@ -586,14 +588,16 @@ void checkKtls(Tally& t, unsigned short version, const char* name) {
   // Records really flow both ways through the kernel's TLS.
   const std::string ask(700, 'c'), answer(900, 's');
   std::string got(ask.size(), '\0'), got2(answer.size(), '\0');
-  const bool ok = send(p.client.get(), ask.data(), ask.size(), 0) == static_cast<ssize_t>(ask.size()) &&
-                  readFull(p.server.get(), got.data(), got.size()) && got == ask &&
-                  send(p.server.get(), answer.data(), answer.size(), 0) ==
-                      static_cast<ssize_t>(answer.size()) &&
-                  readFull(p.client.get(), got2.data(), got2.size()) && got2 == answer;
+  const bool ok =
+      send(p.client.get(), ask.data(), ask.size(), 0) == static_cast<ssize_t>(ask.size()) &&
+      readFull(p.server.get(), got.data(), got.size()) && got == ask &&
+      send(p.server.get(), answer.data(), answer.size(), 0) ==
+          static_cast<ssize_t>(answer.size()) &&
+      readFull(p.client.get(), got2.data(), got2.size()) && got2 == answer;
   t.check(what + ": data both ways through kTLS", ok, errnoText("send/recv"));
 
-  for (const auto& [label, fd] : {std::pair{"client", p.client.get()}, std::pair{"server", p.server.get()}}) {
+  for (const auto& [label, fd] :
+       {std::pair{"client", p.client.get()}, std::pair{"server", p.server.get()}}) {
     k = ktlsOf(fd);
     t.check(what + ": " + label + " record: tx and rx " + name + " AES-GCM-128",
             k && matches(k->tx) && matches(k->rx) && k->encryptsBothWays(), show(k));
@@ -602,10 +606,12 @@ void checkKtls(Tally& t, unsigned short version, const char* name) {
     SOCKET_SECURITY_QUERY_INFO info{};
     ULONG len = sizeof info;
     const int rc = WSAQuerySocketSecurity(fd, &tmpl, sizeof tmpl, &info, &len, nullptr, nullptr);
-    t.check(what + ": " + label + " WSAQuerySocketSecurity: Flags 0, protocol DEFAULT (kTLS is not a Windows security protocol)",
+    t.check(what + ": " + label +
+                " WSAQuerySocketSecurity: Flags 0, protocol DEFAULT (kTLS is not a Windows "
+                "security protocol)",
             rc == 0 && info.Flags == 0 && info.SecurityProtocol == SOCKET_SECURITY_PROTOCOL_DEFAULT,
-            "rc " + std::to_string(rc) + " error " + std::to_string(WSAGetLastError()) +
-                " Flags " + hexFlags(info.Flags));
+            "rc " + std::to_string(rc) + " error " + std::to_string(WSAGetLastError()) + " Flags " +
+                hexFlags(info.Flags));
   }
 }
 

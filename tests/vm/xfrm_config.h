@@ -26,9 +26,10 @@ struct SaCase {
 inline constexpr SaCase kEspGcmV4{"ESP rfc4106(gcm(aes)) over IPv4", AF_INET, "esp",
                                   "aead 'rfc4106(gcm(aes))' 0xKEY 128",
                                   "0123456789abcdef0123456789abcdef01020304"};
-inline constexpr SaCase kEspNullV4{"ESP ecb(cipher_null)+hmac(sha256) over IPv4", AF_INET, "esp",
-                                   "enc 'ecb(cipher_null)' '' auth-trunc 'hmac(sha256)' 0xKEY 128",
-                                   "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"};
+inline constexpr SaCase kEspNullV4{
+    "ESP ecb(cipher_null)+hmac(sha256) over IPv4", AF_INET, "esp",
+    "enc 'ecb(cipher_null)' '' auth-trunc 'hmac(sha256)' 0xKEY 128",
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"};
 inline constexpr SaCase kAhV4{"AH hmac(sha256) over IPv4", AF_INET, "ah",
                               "auth-trunc 'hmac(sha256)' 0xKEY 128",
                               "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"};
@@ -70,16 +71,17 @@ inline std::string policyLine(const SaCase& c, const Side& from, const Side& to,
   const std::string prefix = c.family == AF_INET ? "/32" : "/128";
   const std::string f = addressOf(from, c.family);
   const std::string t = addressOf(to, c.family);
-  return "xfrm policy add src " + f + prefix + " dst " + t + prefix + " dir " + dir +
-         " tmpl src " + f + " dst " + t + " proto " + c.proto + " reqid " +
-         std::to_string(reqid) + " mode transport\n";
+  return "xfrm policy add src " + f + prefix + " dst " + t + prefix + " dir " + dir + " tmpl src " +
+         f + " dst " + t + " proto " + c.proto + " reqid " + std::to_string(reqid) +
+         " mode transport\n";
 }
 
 // The xfrm configuration of one side: both SAs (A->B reqid 1 keyed with
 // `forwardKey`, B->A reqid 2) and the out/in policies that require them.
 inline std::string sideConfig(const SaCase& c, const Side& self, const Side& peer, const Side& a,
                               const Side& b, const char* forwardKey) {
-  std::string s = saLine(c, a, b, kSpiForward, 1, forwardKey) + saLine(c, b, a, kSpiReturn, 2, c.key);
+  std::string s =
+      saLine(c, a, b, kSpiForward, 1, forwardKey) + saLine(c, b, a, kSpiReturn, 2, c.key);
   const int outReqid = &self == &a ? 1 : 2;
   s += policyLine(c, self, peer, "out", outReqid);
   s += policyLine(c, peer, self, "in", 3 - outReqid);
