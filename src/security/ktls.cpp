@@ -62,6 +62,13 @@ std::string tlsVersionName(uint16_t version) {
   }
 }
 
+bool ulpIsTls(std::string_view reply) {
+  // The kernel copies min(optlen, TCP_ULP_NAME_MAX) bytes of the name field,
+  // NUL padded, and reports that length, not the name's ("tls\0...", 16):
+  // the name ends at the first NUL. No ULP at all is length 0.
+  return reply.substr(0, reply.find('\0')) == "tls";
+}
+
 Result<std::optional<KtlsStatus>> readKtls(int fd) {
   char ulp[kUlpNameMax + 1] = {};
   socklen_t len = kUlpNameMax;
@@ -70,8 +77,7 @@ Result<std::optional<KtlsStatus>> readKtls(int fd) {
     if (errno == ENOPROTOOPT) return std::optional<KtlsStatus>{};
     return failErrno("getsockopt TCP_ULP");
   }
-  // The kernel answers the bare name, without a NUL ("tls", len 3).
-  if (std::string_view(ulp, std::min<size_t>(len, kUlpNameMax)) != "tls") return std::optional<KtlsStatus>{};
+  if (!ulpIsTls(std::string_view(ulp, std::min<size_t>(len, kUlpNameMax)))) return std::optional<KtlsStatus>{};
   KtlsStatus status;
   auto tx = readDirection(fd, TLS_TX, "TLS_TX");
   if (!tx) return std::unexpected(std::move(tx.error()));

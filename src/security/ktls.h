@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "sockgate/security.h"
 
@@ -13,6 +14,10 @@ namespace sockgate::security {
 
 // nullopt when the socket has no "tls" upper-layer protocol.
 [[nodiscard]] Result<std::optional<KtlsStatus>> readKtls(int fd);
+
+// Whether a getsockopt(TCP_ULP) reply (the bytes and the length the kernel
+// reported) names the "tls" upper-layer protocol.
+[[nodiscard]] bool ulpIsTls(std::string_view reply);
 
 [[nodiscard]] std::string tlsCipherName(uint16_t cipherType);
 [[nodiscard]] std::string tlsVersionName(uint16_t version);

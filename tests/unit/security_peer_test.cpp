@@ -202,6 +202,19 @@ TEST(Ktls, NamesCiphersAndVersions) {
   EXPECT_EQ(tlsVersionName(0x0303), "TLS 1.2");
 }
 
+TEST(Ktls, UlpNameAsTheKernelReturnsIt) {
+  // Measured on 6.1 (security_query_vm_test): the reply is min(optlen, 16)
+  // bytes of the NUL-padded name field, with that length reported.
+  using namespace std::string_view_literals;
+  EXPECT_TRUE(ulpIsTls("tls\0\0\0\0\0\0\0\0\0\0\0\0\0"sv));
+  EXPECT_TRUE(ulpIsTls("tls\0\0\0\0\0"sv));
+  EXPECT_TRUE(ulpIsTls("tls"sv));
+  EXPECT_FALSE(ulpIsTls(""sv));  // no ULP
+  EXPECT_FALSE(ulpIsTls("tl"sv));
+  EXPECT_FALSE(ulpIsTls("tlsx\0\0\0"sv));
+  EXPECT_FALSE(ulpIsTls("espintcp\0\0\0\0\0\0\0\0"sv));
+}
+
 TEST(Endpoint, ParsesAndNormalisesMappedAddresses) {
   auto v4 = IpEndpoint::parse("127.0.0.1:80");
   ASSERT_TRUE(v4);

@@ -12,6 +12,7 @@
 
 #include "netns_pair.h"
 #include "vm_check.h"
+#include "xfrm_config.h"
 
 namespace {
 
@@ -20,64 +21,7 @@ using namespace std::chrono_literals;
 
 constexpr size_t kTransferBytes = 1 << 20;
 
-struct SaCase {
-  const char* name;
-  int family;
-  const char* proto;  // esp or ah
-  // The algorithm part of `ip xfrm state add`; KEY is where the key goes.
-  const char* algo;
-  const char* key;  // hex, for both directions
-};
-
-constexpr SaCase kCases[] = {
-    {"ESP rfc4106(gcm(aes)) over IPv4", AF_INET, "esp", "aead 'rfc4106(gcm(aes))' 0xKEY 128",
-     "0123456789abcdef0123456789abcdef01020304"},
-    {"ESP ecb(cipher_null)+hmac(sha256) over IPv4", AF_INET, "esp",
-     "enc 'ecb(cipher_null)' '' auth-trunc 'hmac(sha256)' 0xKEY 128",
-     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"},
-    {"AH hmac(sha256) over IPv4", AF_INET, "ah", "auth-trunc 'hmac(sha256)' 0xKEY 128",
-     "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"},
-    {"ESP rfc4106(gcm(aes)) over IPv6", AF_INET6, "esp", "aead 'rfc4106(gcm(aes))' 0xKEY 128",
-     "fedcba9876543210fedcba9876543210a1b2c3d4"},
-};
-
-constexpr unsigned kSpiForward = 0x5a01;  // from A to B
-constexpr unsigned kSpiReturn = 0x5a02;   // from B to A
-
-std::string algoArgs(const SaCase& c, const char* key) {
-  std::string s = c.algo;
-  return s.replace(s.find("KEY"), 3, key);
-}
-
-std::string hex(unsigned v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%x", v);
-  return buf;
-}
-
-// The xfrm configuration of one side: both SAs (each namespace has its own
-// SA database) and the out/in policies that require them.
-std::string sideConfig(const SaCase& c, const Side& self, const Side& peer, const Side& a,
-                       const Side& b, const char* forwardKey) {
-  const auto addr = [&](const Side& s) { return c.family == AF_INET ? s.v4 : s.v6; };
-  const std::string prefix = c.family == AF_INET ? "/32" : "/128";
-  const std::string forward = "src " + addr(a) + " dst " + addr(b);
-  const std::string back = "src " + addr(b) + " dst " + addr(a);
-  std::string s;
-  s += "xfrm state add " + forward + " proto " + c.proto + " spi " + hex(kSpiForward) +
-       " reqid 1 mode transport " + algoArgs(c, forwardKey) + "\n";
-  s += "xfrm state add " + back + " proto " + c.proto + " spi " + hex(kSpiReturn) +
-       " reqid 2 mode transport " + algoArgs(c, c.key) + "\n";
-  const auto policy = [&](const Side& from, const Side& to, const char* dir, int reqid) {
-    return "xfrm policy add src " + addr(from) + prefix + " dst " + addr(to) + prefix + " dir " +
-           dir + " tmpl src " + addr(from) + " dst " + addr(to) + " proto " + c.proto + " reqid " +
-           std::to_string(reqid) + " mode transport\n";
-  };
-  const int outReqid = &self == &a ? 1 : 2;
-  s += policy(self, peer, "out", outReqid);
-  s += policy(peer, self, "in", 3 - outReqid);
-  return s;
-}
+constexpr SaCase kCases[] = {kEspGcmV4, kEspNullV4, kAhV4, kEspGcmV6};
 
 struct SaCounters {
   long long bytes = -1;
@@ -107,10 +51,6 @@ long long xfrmStat(const Side& side, const std::string& name) {
   return -1;
 }
 
-bool flush(const Side& s) {
-  return NetnsPair::ipBatch(s, "xfrm policy flush\nxfrm state flush\n").status == 0;
-}
-
 void runCase(Tally& t, const NetnsPair& net, const SaCase& c) {
   const Side& a = net.a();
   const Side& b = net.b();
@@ -118,7 +58,7 @@ void runCase(Tally& t, const NetnsPair& net, const SaCase& c) {
   if (r.status == 0) r = NetnsPair::ipBatch(b, sideConfig(c, b, a, a, b, c.key));
   if (!t.check(std::string(c.name) + ": SAs and policies installed", r.status == 0,
                lastLine(r.output))) {
-    flush(a), flush(b);  // whatever part did go in must not break the next case
+    flushXfrm(a), flushXfrm(b);  // whatever part did go in must not break the next case
     return;
   }
 
@@ -144,7 +84,7 @@ void runCase(Tally& t, const NetnsPair& net, const SaCase& c) {
           carried(outA) && carried(inB) && outB.packets > 0 && inA.packets > 0,
           "expected the transfer on all four");
 
-  t.check(std::string(c.name) + ": SAs and policies removed", flush(a) && flush(b));
+  t.check(std::string(c.name) + ": SAs and policies removed", flushXfrm(a) && flushXfrm(b));
 }
 
 // With a different key on the receiving SA the ICV check fails, the segments
@@ -158,7 +98,7 @@ void runMismatchedKeys(Tally& t, const NetnsPair& net) {
     r = NetnsPair::ipBatch(b,
                            sideConfig(c, b, a, a, b, "00000000000000000000000000000000deadbeef"));
   if (!t.check("ESP with mismatched keys: SAs installed", r.status == 0, lastLine(r.output))) {
-    flush(a), flush(b);
+    flushXfrm(a), flushXfrm(b);
     return;
   }
   const long long before = xfrmStat(b, "XfrmInStateProtoError");
@@ -168,7 +108,7 @@ void runMismatchedKeys(Tally& t, const NetnsPair& net) {
   t.check("ESP with mismatched keys: counted as XfrmInStateProtoError (" + std::to_string(before) +
               " -> " + std::to_string(after) + ")",
           before >= 0 && after > before);
-  t.check("ESP with mismatched keys: SAs and policies removed", flush(a) && flush(b));
+  t.check("ESP with mismatched keys: SAs and policies removed", flushXfrm(a) && flushXfrm(b));
 }
 
 }  // namespace

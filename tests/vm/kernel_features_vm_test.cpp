@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "ktls_pair.h"
 #include "vm_check.h"
 
 namespace {
@@ -27,72 +28,9 @@ namespace {
 using sockgate::UniqueFd;
 using namespace sockgate::vmtest;
 
-std::string errnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
 bool exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
-}
-
-// A connected loopback TCP pair: {client, server}.
-struct TcpPair {
-  UniqueFd client;
-  UniqueFd server;
-  std::string error;
-};
-
-TcpPair loopbackPair() {
-  TcpPair p;
-  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (!listener || bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
-      listen(listener.get(), 1) != 0 ||
-      getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-    p.error = errnoText("listen");
-    return p;
-  }
-  p.client.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!p.client || connect(p.client.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
-    p.error = errnoText("connect");
-    return p;
-  }
-  p.server.reset(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!p.server) p.error = errnoText("accept");
-  return p;
-}
-
-bool readFull(int fd, void* buf, size_t n) {
-  auto* p = static_cast<unsigned char*>(buf);
-  while (n > 0) {
-    const ssize_t r = recv(fd, p, n, 0);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-tls12_crypto_info_aes_gcm_128 gcm128(unsigned short version) {
-  tls12_crypto_info_aes_gcm_128 ci{};
-  ci.info.version = version;
-  ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-  for (size_t i = 0; i < sizeof ci.key; ++i) ci.key[i] = static_cast<unsigned char>(0x10 + i);
-  for (size_t i = 0; i < sizeof ci.iv; ++i) ci.iv[i] = static_cast<unsigned char>(0xa0 + i);
-  for (size_t i = 0; i < sizeof ci.salt; ++i) ci.salt[i] = static_cast<unsigned char>(0x50 + i);
-  return ci;
-}
-
-// Puts a socket in kernel TLS mode with the given direction's key.
-std::string enableKtls(int fd, int direction, unsigned short version) {
-  if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls" - 1) != 0)
-    return errnoText("TCP_ULP tls");
-  const auto ci = gcm128(version);
-  if (setsockopt(fd, SOL_TLS, direction, &ci, sizeof ci) != 0)
-    return errnoText(direction == TLS_TX ? "TLS_TX" : "TLS_RX");
-  return {};
 }
 
 const std::string kPlain(1000, 'k');

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -119,10 +120,79 @@ inline bool fillAddr(int family, const std::string& ip, uint16_t port, sockaddr_
   return inet_pton(AF_INET6, ip.c_str(), &s->sin6_addr) == 1;
 }
 
+// A TCP connection from side `from` to a listener in side `to`, both ends
+// non-blocking. One thread: each socket is created in its namespace and the
+// handshake is driven with poll(). `beforeConnect`, when given, runs in
+// `from`'s namespace on the unconnected client socket with the listener's
+// port, and returns an error text to abort (e.g. a per-socket IPsec policy
+// needs the local port, so it binds first).
+struct TcpConnection {
+  UniqueFd client;
+  UniqueFd server;
+  std::string error;  // empty when connected
+};
+
+inline TcpConnection tcpConnect(
+    const Side& from, const Side& to, int family, std::chrono::milliseconds timeout,
+    const std::function<std::string(int fd, uint16_t port)>& beforeConnect = {}) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  const auto left = [&] {
+    return static_cast<int>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+  };
+  TcpConnection c;
+  const auto failed = [&c](std::string why) {
+    c.client.reset();
+    c.server.reset();
+    c.error = std::move(why);
+    return std::move(c);
+  };
+  const std::string& toAddr = family == AF_INET ? to.v4 : to.v6;
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!fillAddr(family, toAddr, 0, ss, len)) return failed("bad address " + toAddr);
+
+  UniqueFd listener;
+  {
+    InNetns in(to.ns);
+    if (!in.ok()) return failed("cannot enter " + to.ns);
+    listener.reset(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!listener || bind(listener.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+        listen(listener.get(), 1) != 0 ||
+        getsockname(listener.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+      return failed(std::string("listen: ") + std::strerror(errno));
+  }
+  const uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                                : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  {
+    InNetns in(from.ns);
+    if (!in.ok()) return failed("cannot enter " + from.ns);
+    c.client.reset(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!c.client) return failed(std::string("socket: ") + std::strerror(errno));
+    if (beforeConnect) {
+      std::string err = beforeConnect(c.client.get(), port);
+      if (!err.empty()) return failed(std::move(err));
+    }
+    if (connect(c.client.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS)
+      return failed(std::string("connect: ") + std::strerror(errno));
+  }
+  pollfd pc{c.client.get(), POLLOUT, 0};
+  if (poll(&pc, 1, left()) != 1) return failed("connect timed out");
+  int err = 0;
+  socklen_t errLen = sizeof err;
+  getsockopt(c.client.get(), SOL_SOCKET, SO_ERROR, &err, &errLen);
+  if (err != 0) return failed(std::string("connect: ") + std::strerror(err));
+  pollfd pl{listener.get(), POLLIN, 0};
+  if (poll(&pl, 1, left()) != 1) return failed("accept timed out");
+  c.server.reset(accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!c.server) return failed(std::string("accept: ") + std::strerror(errno));
+  return c;
+}
+
 // Sends `bytes` of pseudo-random data over TCP from side `from` to a
 // listener in side `to` and checks that exactly those bytes arrived, in
-// order. One thread: the sockets are created in their namespaces and then
-// driven together with poll().
+// order.
 inline TransferResult tcpTransfer(const Side& from, const Side& to, int family, size_t bytes,
                                   std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
@@ -131,40 +201,10 @@ inline TransferResult tcpTransfer(const Side& from, const Side& to, int family, 
     return static_cast<int>(std::max<int64_t>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
   };
-  const std::string& toAddr = family == AF_INET ? to.v4 : to.v6;
-  sockaddr_storage ss;
-  socklen_t len = 0;
-  if (!fillAddr(family, toAddr, 0, ss, len)) return {false, "bad address " + toAddr};
-
-  UniqueFd listener;
-  {
-    InNetns in(to.ns);
-    if (!in.ok()) return {false, "cannot enter " + to.ns};
-    listener.reset(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!listener || bind(listener.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-        listen(listener.get(), 1) != 0 ||
-        getsockname(listener.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-      return {false, std::string("listen: ") + std::strerror(errno)};
-  }
-  UniqueFd client;
-  {
-    InNetns in(from.ns);
-    if (!in.ok()) return {false, "cannot enter " + from.ns};
-    client.reset(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!client) return {false, std::string("socket: ") + std::strerror(errno)};
-    if (connect(client.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS)
-      return {false, std::string("connect: ") + std::strerror(errno)};
-  }
-  pollfd pc{client.get(), POLLOUT, 0};
-  if (poll(&pc, 1, left()) != 1) return {false, "connect timed out"};
-  int err = 0;
-  socklen_t errLen = sizeof err;
-  getsockopt(client.get(), SOL_SOCKET, SO_ERROR, &err, &errLen);
-  if (err != 0) return {false, std::string("connect: ") + std::strerror(err)};
-  pollfd pl{listener.get(), POLLIN, 0};
-  if (poll(&pl, 1, left()) != 1) return {false, "accept timed out"};
-  UniqueFd server(accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-  if (!server) return {false, std::string("accept: ") + std::strerror(errno)};
+  TcpConnection conn = tcpConnect(from, to, family, timeout);
+  if (!conn.error.empty()) return {false, conn.error};
+  const UniqueFd& client = conn.client;
+  const UniqueFd& server = conn.server;
 
   std::vector<unsigned char> data(bytes);
   uint64_t x = 0x9e3779b97f4a7c15ULL;
