@@ -12,7 +12,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libmnl-dev   # netlink framing for the XFRM and sock_diag queries (security query)
   # libraries
-  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients and servers the integration tests drive
