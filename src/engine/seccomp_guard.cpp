@@ -149,8 +149,8 @@ int SeccompGuard::installInChild(int sendFd) const noexcept {
   if (filter_.empty()) return 0;
   // No PR_SET_NO_NEW_PRIVS: see the header (root needs none, and it would
   // strip file capabilities such as ping's cap_net_raw on exec).
-  long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                      &prog_);
+  long fd =
+      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog_);
   if (fd < 0) return errno;
   char byte = 'L';
   iovec iov{&byte, 1};
@@ -237,8 +237,8 @@ Result<bool> SeccompGuard::handle(const std::function<void(const sg_sock_event&)
   if (match) {
     timespec now{};
     ::clock_gettime(CLOCK_MONOTONIC, &now);
-    e.time_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
-                static_cast<uint64_t>(now.tv_nsec);
+    e.time_ns =
+        static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
     e.tid = req.pid;
     const std::string proc = "/proc/" + std::to_string(req.pid);
     const std::string status = "\n" + readSmall(proc + "/status");

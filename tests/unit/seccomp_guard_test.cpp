@@ -110,8 +110,8 @@ Outcome runGuarded(const std::string& policyText, const std::vector<Call>& calls
   if (!guard) return out;
   EXPECT_TRUE((*guard)->needed());
   // socketcall's argument block must have a 32-bit address
-  void* low = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
-                     -1, 0);
+  void* low =
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
   EXPECT_NE(low, MAP_FAILED);
   int results[2];
   EXPECT_EQ(::pipe2(results, O_CLOEXEC), 0);
@@ -180,13 +180,13 @@ TEST(SeccompFilterTest, EmptyWhenOnlyInetIsNamed) {
 TEST(SeccompFilterTest, NamedFamiliesAreDecidedByThePolicy) {
   const int ethAll = htons(ETH_P_ALL);
   const std::vector<Call> calls = {
-      {Entry::kNative, AF_PACKET, SOCK_RAW, ethAll},                  // 0 deny packet
+      {Entry::kNative, AF_PACKET, SOCK_RAW, ethAll},                         // 0 deny packet
       {Entry::kNative, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE},  // 1 deny netlink/raw
-      {Entry::kNative, AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE},        // 2 trapped, no rule
-      {Entry::kNative, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0},      // 3 audit unix
-      {Entry::kNativePair, AF_UNIX, SOCK_SEQPACKET, 0},               // 4 audit unix (socketpair)
-      {Entry::kNative, AF_INET, SOCK_DGRAM, 0},                       // 5 not trapped
-      {Entry::kX32, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE},             // 6 x32: deny
+      {Entry::kNative, AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE},               // 2 trapped, no rule
+      {Entry::kNative, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0},             // 3 audit unix
+      {Entry::kNativePair, AF_UNIX, SOCK_SEQPACKET, 0},    // 4 audit unix (socketpair)
+      {Entry::kNative, AF_INET, SOCK_DGRAM, 0},            // 5 not trapped
+      {Entry::kX32, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE},  // 6 x32: deny
   };
   Outcome o = runGuarded("deny packet, netlink/raw; audit unix", calls);
   EXPECT_EQ(o.errors[0], EPERM);
@@ -225,11 +225,11 @@ TEST(SeccompFilterTest, NamedFamiliesAreDecidedByThePolicy) {
 
 TEST(SeccompFilterTest, AnyFamilyTrapsAllButInet) {
   const std::vector<Call> calls = {
-      {Entry::kNative, AF_INET, SOCK_DGRAM, 0},     // 0 not trapped
-      {Entry::kNative, AF_INET6, SOCK_RAW, 58},     // 1 not trapped: cgroup/sock_create's
-      {Entry::kNative, AF_UNIX, SOCK_DGRAM, 0},     // 2 trapped, no rule
-      {Entry::kNative, AF_NETLINK, SOCK_RAW, 0},    // 3 deny */raw
-      {Entry::kNative, AF_PACKET, SOCK_RAW, 0},     // 4 deny */raw
+      {Entry::kNative, AF_INET, SOCK_DGRAM, 0},   // 0 not trapped
+      {Entry::kNative, AF_INET6, SOCK_RAW, 58},   // 1 not trapped: cgroup/sock_create's
+      {Entry::kNative, AF_UNIX, SOCK_DGRAM, 0},   // 2 trapped, no rule
+      {Entry::kNative, AF_NETLINK, SOCK_RAW, 0},  // 3 deny */raw
+      {Entry::kNative, AF_PACKET, SOCK_RAW, 0},   // 4 deny */raw
   };
   Outcome o = runGuarded("deny */raw", calls);
   EXPECT_EQ(o.errors[0], 0);
@@ -245,11 +245,11 @@ TEST(SeccompFilterTest, AnyFamilyTrapsAllButInet) {
 TEST(SeccompFilterTest, I386EntriesAreGuardedToo) {
   if (!i386Available()) GTEST_SKIP() << "this kernel runs no i386 system calls (no IA32 emulation)";
   const std::vector<Call> calls = {
-      {Entry::kI386, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE},           // 0 deny
-      {Entry::kI386, AF_UNIX, SOCK_STREAM, 0},                       // 1 audit
-      {Entry::kI386Socketcall, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE}, // 2 deny, args in memory
-      {Entry::kI386Socketcall, AF_UNIX, SOCK_DGRAM, 0},              // 3 audit
-      {Entry::kI386Socketcall, AF_INET, SOCK_DGRAM, 0},              // 4 read, no rule
+      {Entry::kI386, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE},            // 0 deny
+      {Entry::kI386, AF_UNIX, SOCK_STREAM, 0},                        // 1 audit
+      {Entry::kI386Socketcall, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE},  // 2 deny, args in memory
+      {Entry::kI386Socketcall, AF_UNIX, SOCK_DGRAM, 0},               // 3 audit
+      {Entry::kI386Socketcall, AF_INET, SOCK_DGRAM, 0},               // 4 read, no rule
   };
   Outcome o = runGuarded("deny netlink; audit unix", calls);
   EXPECT_EQ(o.errors[0], EPERM);

@@ -46,7 +46,8 @@ TEST(SocketPolicyTest, TypeFlagsAreMasked) {
 }
 
 TEST(SocketPolicyTest, FamilyTypeProtocolTriples) {
-  auto p = parseSocketPolicy(" deny inet/raw/icmp , inet6/dgram/icmpv6 ;audit 16/*/0;audit unix/stream ");
+  auto p = parseSocketPolicy(
+      " deny inet/raw/icmp , inet6/dgram/icmpv6 ;audit 16/*/0;audit unix/stream ");
   ASSERT_TRUE(p) << p.error().message();
   ASSERT_EQ(p->rules.size(), 4u);
   EXPECT_TRUE(p->match(AF_INET, SOCK_RAW, 1));
