@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,13 @@ namespace sockgate {
 namespace {
 
 constexpr uint32_t kX32Bit = 0x40000000u;  // __X32_SYSCALL_BIT
+// i386 syscall numbers (asm/unistd_32.h), for processes that use int $0x80.
+constexpr uint32_t kI386Socketcall = 102;
+constexpr uint32_t kI386Socket = 359;
+constexpr uint32_t kI386Socketpair = 360;
+// socketcall's call numbers (linux/net.h).
+constexpr uint32_t kSysSocket = 1;
+constexpr uint32_t kSysSocketpair = 8;
 
 sock_filter stmt(uint16_t code, uint32_t k) { return BPF_STMT(code, k); }
 
@@ -55,29 +63,48 @@ std::vector<sock_filter> buildSocketSeccompFilter(const SocketPolicy& policy) {
   const std::vector<uint32_t> families = policy.nonInetFamilies();
   if (!any && families.empty()) return {};
 
-  // Jumps are patched once the two returns at the end have their place.
-  enum Target { kAllow, kNotify, kNext };
+  // A small assembler: jumps name labels, patched once every label has its
+  // place (classic BPF jumps only forward, by at most 255).
+  enum Label { kNext, kNative, kI386, kSocketcall, kFamily, kAllow, kNotify, kLabels };
+  size_t at[kLabels] = {};
   struct Jump {
-    size_t at;
-    Target jt, jf;
+    size_t pc;
+    Label jt, jf;
   };
   std::vector<sock_filter> code;
   std::vector<Jump> jumps;
-  auto jeq = [&](uint32_t k, Target jt, Target jf) {
+  auto place = [&](Label l) { at[l] = code.size(); };
+  auto load = [&](uint32_t offset) { code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offset)); };
+  auto jeq = [&](uint32_t k, Label jt, Label jf) {
     jumps.push_back({code.size(), jt, jf});
     code.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, 0, 0));
   };
-  // Only the native x86_64 ABI is filtered (i386 socketcall passes its
-  // arguments in memory; see docs/socket-guard.md).
-  code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
-  jeq(AUDIT_ARCH_X86_64, kNext, kAllow);
-  code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
-  jumps.push_back({code.size(), kNext, kNext});  // socket: skip the x32 test
-  code.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 1, 0));
-  jumps.pop_back();
-  jeq(__NR_socket | kX32Bit, kNext, kAllow);
+  auto ret = [&](uint32_t k) { code.push_back(stmt(BPF_RET | BPF_K, k)); };
+
+  // Every way into socket()/socketpair() on x86_64: the native and x32
+  // syscalls, and the i386 ones any process reaches with `int $0x80`
+  // (direct, and through socketcall, whose arguments are in memory).
+  load(offsetof(seccomp_data, arch));
+  jeq(AUDIT_ARCH_X86_64, kNative, kNext);
+  jeq(AUDIT_ARCH_I386, kI386, kAllow);
+  place(kNative);
+  load(offsetof(seccomp_data, nr));
+  jeq(__NR_socket, kFamily, kNext);
+  jeq(__NR_socketpair, kFamily, kNext);
+  jeq(__NR_socket | kX32Bit, kFamily, kNext);
+  jeq(__NR_socketpair | kX32Bit, kFamily, kAllow);
+  place(kI386);
+  load(offsetof(seccomp_data, nr));
+  jeq(kI386Socket, kFamily, kNext);
+  jeq(kI386Socketpair, kFamily, kNext);
+  jeq(kI386Socketcall, kSocketcall, kAllow);
+  place(kSocketcall);
+  load(offsetof(seccomp_data, args));  // the call number; its arguments are in memory
+  jeq(kSysSocket, kNotify, kNext);
+  jeq(kSysSocketpair, kNotify, kAllow);
+  place(kFamily);
   // args[0] (family), its low 32 bits: the kernel reads an int.
-  code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args)));
+  load(offsetof(seccomp_data, args));
   if (any) {  // every family but the two cgroup/sock_create already guards
     jeq(AF_INET, kAllow, kNext);
     jeq(AF_INET6, kAllow, kNotify);
@@ -85,17 +112,17 @@ std::vector<sock_filter> buildSocketSeccompFilter(const SocketPolicy& policy) {
     for (size_t i = 0; i < families.size(); ++i)
       jeq(families[i], kNotify, i + 1 == families.size() ? kAllow : kNext);
   }
-  const size_t allow = code.size();
-  code.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  const size_t notify = code.size();
-  code.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+  place(kAllow);
+  ret(SECCOMP_RET_ALLOW);
+  place(kNotify);
+  ret(SECCOMP_RET_USER_NOTIF);
   for (const auto& j : jumps) {
-    auto off = [&](Target t) -> uint8_t {
-      size_t to = t == kAllow ? allow : t == kNotify ? notify : j.at + 1;
-      return static_cast<uint8_t>(to - j.at - 1);
+    auto off = [&](Label l) -> uint8_t {
+      size_t to = l == kNext ? j.pc + 1 : at[l];
+      return static_cast<uint8_t>(to - j.pc - 1);
     };
-    code[j.at].jt = off(j.jt);
-    code[j.at].jf = off(j.jf);
+    code[j.pc].jt = off(j.jt);
+    code[j.pc].jf = off(j.jf);
   }
   return code;
 }
@@ -122,8 +149,8 @@ int SeccompGuard::installInChild(int sendFd) const noexcept {
   if (filter_.empty()) return 0;
   // No PR_SET_NO_NEW_PRIVS: see the header (root needs none, and it would
   // strip file capabilities such as ping's cap_net_raw on exec).
-  long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                      &prog_);
+  long fd =
+      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog_);
   if (fd < 0) return errno;
   char byte = 'L';
   iovec iov{&byte, 1};
@@ -182,17 +209,36 @@ Result<bool> SeccompGuard::handle(const std::function<void(const sg_sock_event&)
   }
   seccomp_notif_resp resp{};
   resp.id = req.id;
-  const uint32_t family = static_cast<uint32_t>(req.data.args[0]);
-  const uint32_t type = static_cast<uint32_t>(req.data.args[1]);
-  const uint32_t protocol = static_cast<uint32_t>(req.data.args[2]);
-  auto match = policy_.match(family, type, protocol);
+  uint32_t family = static_cast<uint32_t>(req.data.args[0]);
+  uint32_t type = static_cast<uint32_t>(req.data.args[1]);
+  uint32_t protocol = static_cast<uint32_t>(req.data.args[2]);
+  bool readable = true;
+  int readError = 0;
+  if (req.data.arch == AUDIT_ARCH_I386 && req.data.nr == kI386Socketcall) {
+    // i386 socketcall(SYS_SOCKET or SYS_SOCKETPAIR, u32 args[]): the
+    // arguments are in the caller's memory. Another thread of a 32-bit
+    // caller could rewrite them after this read (docs/socket-guard.md);
+    // registers, as every other way in uses, cannot change.
+    uint32_t words[3] = {};
+    iovec local{words, sizeof words};
+    iovec remote{reinterpret_cast<void*>(static_cast<uintptr_t>(req.data.args[1] & 0xffffffffu)),
+                 sizeof words};
+    readable = ::process_vm_readv(static_cast<pid_t>(req.pid), &local, 1, &remote, 1, 0) ==
+               static_cast<ssize_t>(sizeof words);
+    // a bad pointer gets the kernel's own answer; anything else fails closed
+    if (!readable) readError = errno == EFAULT ? EFAULT : EPERM;
+    family = words[0];
+    type = words[1];
+    protocol = words[2];
+  }
+  auto match = readable ? policy_.match(family, type, protocol) : std::nullopt;
 
   sg_sock_event e{};
   if (match) {
     timespec now{};
     ::clock_gettime(CLOCK_MONOTONIC, &now);
-    e.time_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
-                static_cast<uint64_t>(now.tv_nsec);
+    e.time_ns =
+        static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
     e.tid = req.pid;
     const std::string proc = "/proc/" + std::to_string(req.pid);
     const std::string status = "\n" + readSmall(proc + "/status");
@@ -210,7 +256,7 @@ Result<bool> SeccompGuard::handle(const std::function<void(const sg_sock_event&)
     }
     e.family = family;
     e.type = type & 0xf;
-    e.protocol = protocol;
+    e.protocol = policy_.effectiveProtocol(family, type, protocol);
     e.action = match->action;
     e.rule = static_cast<uint32_t>(match->rule);
     e.source = SG_SOCK_FROM_SECCOMP;
@@ -218,11 +264,13 @@ Result<bool> SeccompGuard::handle(const std::function<void(const sg_sock_event&)
   // What /proc said belongs to this request only if the request is still
   // live: otherwise the pid may already name another process.
   if (::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) != 0) return false;
-  if (match && match->action == SG_SOCK_DENY) {
+  if (!readable) {
+    resp.error = -readError;  // a socketcall we could not read is not let through unseen
+  } else if (match && match->action == SG_SOCK_DENY) {
     resp.error = -EPERM;
   } else {
     // Safe here: socket()'s arguments are registers, not memory the target
-    // could change between our check and the kernel's use.
+    // could change between our check and the kernel's use (socketcall: above).
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
   }
   if (::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {

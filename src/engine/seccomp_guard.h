@@ -1,9 +1,11 @@
 // The socket guard for the families cgroup/sock_create never sees (AF_PACKET,
-// AF_NETLINK, AF_UNIX, ...): a classic-BPF seccomp filter, installed in the
-// guarded command's process before exec and inherited by everything it
-// forks, hands each socket() of those families to this process as a user
-// notification; we match the policy, record an event, and either let the
-// call continue or fail it with EPERM.
+// AF_NETLINK, AF_UNIX, ...), used only when SocketGuard could not load its
+// BPF LSM hook (!SocketGuard::coversEveryFamily()): a classic-BPF seccomp
+// filter, installed in the guarded command's process before exec and
+// inherited by everything it forks, hands each socket()/socketpair() of
+// those families to this process as a user notification (native, x32 and
+// i386 `int $0x80` entries, i386 socketcall included); we match the policy,
+// record an event, and either let the call continue or fail it with EPERM.
 //
 // Life cycle, around fork():
 //   parent, before fork:  auto g = SeccompGuard::prepare(policy);
@@ -30,7 +32,8 @@
 namespace sockgate {
 
 // The seccomp filter for a policy (pure; unit-tested through the kernel).
-// Empty when the policy names no family besides AF_INET/AF_INET6.
+// Empty when the policy names no family besides AF_INET/AF_INET6. AF_INET
+// and AF_INET6 are never trapped: cgroup/sock_create guards them.
 std::vector<sock_filter> buildSocketSeccompFilter(const SocketPolicy& policy);
 
 class SeccompGuard {

@@ -5,12 +5,18 @@
 //   TARGET  = raw                                 type SOCK_RAW, any family
 //           | packet                              AF_PACKET, any type
 //           | FAMILY [ "/" TYPE [ "/" PROTOCOL ] ]
-//   FAMILY  = inet | inet6 | unix | packet | netlink | number | *
-//   TYPE    = stream | dgram | raw | seqpacket | number | *
-//   PROTOCOL= tcp | udp | icmp | icmpv6 | number | *
+//   FAMILY  = Linux's AF_ name, lower case, without AF_: inet | inet6 | unix |
+//             packet | netlink | bluetooth | can | vsock | alg | xdp | ...
+//             | number | *
+//   TYPE    = stream | dgram | raw | rdm | seqpacket | dccp | packet | number | *
+//   PROTOCOL= ip | icmp | igmp | tcp | udp | ipv6 | gre | esp | ah | icmpv6 |
+//             sctp | udplite | raw | mptcp | number | *
 //
 // A socket matched by a deny rule is denied (deny wins over audit);
-// otherwise one matched by an audit rule is audited.
+// otherwise one matched by an audit rule is audited. An inet/inet6 socket
+// asked for with protocol 0 is matched as the protocol the kernel gives it
+// (stream: tcp, dgram: udp), so 'deny inet/stream/tcp' also stops
+// socket(AF_INET, SOCK_STREAM, 0).
 #pragma once
 
 #include <cstddef>
@@ -46,6 +52,10 @@ struct SocketPolicy {
   // whether some rule matches any family (then every other family counts).
   [[nodiscard]] std::vector<uint32_t> nonInetFamilies() const;
   [[nodiscard]] bool anyFamily() const;
+
+  // protocol 0 of an AF_INET/AF_INET6 stream or dgram socket as the kernel
+  // resolves it (IPPROTO_TCP, IPPROTO_UDP); any other protocol as it is.
+  static uint32_t effectiveProtocol(uint32_t family, uint32_t type, uint32_t protocol);
 };
 
 Result<SocketPolicy> parseSocketPolicy(std::string_view text);

@@ -22,8 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const sg_sock_rule& k = r.kernel;
     if (k.action != SG_SOCK_AUDIT && k.action != SG_SOCK_DENY) std::abort();
     if (k.type != SG_SOCK_ANY && k.type > 0xf) std::abort();
-    // The rule's own socket must match it, as deny or as this audit.
-    uint32_t f = k.family == SG_SOCK_ANY ? 2 : k.family;
+    if (k.protocol == 0 && (k.family == 2 || k.family == 10) && (k.type == 1 || k.type == 2))
+      std::abort();  // would never match: the kernel resolves it to TCP/UDP
+    // The rule's own socket must match it, as deny or as this audit (an
+    // inet stream/dgram protocol 0 is resolved by the parser, so the
+    // witness for "any family" is AF_UNIX, whose protocol stays as given).
+    uint32_t f = k.family == SG_SOCK_ANY ? 1 : k.family;
     uint32_t t = k.type == SG_SOCK_ANY ? 3 : k.type;
     uint32_t p = k.protocol == SG_SOCK_ANY ? 0 : k.protocol;
     auto m = policy->match(f, t, p);

@@ -1,6 +1,7 @@
 #include "engine/socket_policy.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -45,7 +46,8 @@ TEST(SocketPolicyTest, TypeFlagsAreMasked) {
 }
 
 TEST(SocketPolicyTest, FamilyTypeProtocolTriples) {
-  auto p = parseSocketPolicy(" deny inet/raw/icmp , inet6/dgram/icmpv6 ;audit 16/*/0;audit unix/stream ");
+  auto p = parseSocketPolicy(
+      " deny inet/raw/icmp , inet6/dgram/icmpv6 ;audit 16/*/0;audit unix/stream ");
   ASSERT_TRUE(p) << p.error().message();
   ASSERT_EQ(p->rules.size(), 4u);
   EXPECT_TRUE(p->match(AF_INET, SOCK_RAW, 1));
@@ -63,6 +65,59 @@ TEST(SocketPolicyTest, FamilyTypeProtocolTriples) {
   ASSERT_TRUE(q);
   EXPECT_TRUE(q->anyFamily());
   EXPECT_TRUE(q->match(AF_INET6, SOCK_STREAM, 6));
+}
+
+TEST(SocketPolicyTest, LinuxNames) {
+  auto p = parseSocketPolicy(
+      "deny bluetooth, can/raw, vsock/stream, alg, xdp, local/dgram; "
+      "audit inet/raw/raw, inet6/raw/icmpv6, inet/seqpacket/sctp, inet/dccp, 17/packet/768");
+  ASSERT_TRUE(p) << p.error().message();
+  ASSERT_EQ(p->rules.size(), 11u);
+  auto rule = [&](size_t i) { return p->rules[i].kernel; };
+  EXPECT_EQ(rule(0).family, static_cast<uint32_t>(AF_BLUETOOTH));
+  EXPECT_EQ(rule(1).family, static_cast<uint32_t>(AF_CAN));
+  EXPECT_EQ(rule(1).type, static_cast<uint32_t>(SOCK_RAW));
+  EXPECT_EQ(rule(2).family, static_cast<uint32_t>(AF_VSOCK));
+  EXPECT_EQ(rule(3).family, static_cast<uint32_t>(AF_ALG));
+  EXPECT_EQ(rule(4).family, static_cast<uint32_t>(AF_XDP));
+  EXPECT_EQ(rule(5).family, static_cast<uint32_t>(AF_UNIX));
+  EXPECT_EQ(rule(6).protocol, static_cast<uint32_t>(IPPROTO_RAW));
+  EXPECT_EQ(rule(7).protocol, static_cast<uint32_t>(IPPROTO_ICMPV6));
+  EXPECT_EQ(rule(8).protocol, static_cast<uint32_t>(IPPROTO_SCTP));
+  EXPECT_EQ(rule(9).type, static_cast<uint32_t>(SOCK_DCCP));
+  EXPECT_EQ(rule(10).family, static_cast<uint32_t>(AF_PACKET));
+  EXPECT_EQ(rule(10).type, static_cast<uint32_t>(SOCK_PACKET));
+  EXPECT_EQ(rule(10).protocol, 768u);
+  EXPECT_EQ(socketFamilyName(AF_BLUETOOTH), "AF_BLUETOOTH");
+  EXPECT_EQ(socketFamilyName(AF_UNIX), "AF_UNIX");
+  EXPECT_EQ(socketFamilyName(200), "200");
+  EXPECT_EQ(socketTypeName(SOCK_SEQPACKET | SOCK_CLOEXEC), "SOCK_SEQPACKET");
+  EXPECT_EQ(socketTypeName(SOCK_PACKET), "SOCK_PACKET");
+}
+
+TEST(SocketPolicyTest, InetProtocolZeroIsWhatTheKernelMakesOfIt) {
+  // cgroup/sock_create sees the resolved protocol; the LSM hook and seccomp
+  // see the caller's 0: all three must decide the same.
+  auto p = parseSocketPolicy("deny inet/stream/tcp, inet6/dgram/udp");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->match(AF_INET, SOCK_STREAM, 0));
+  EXPECT_TRUE(p->match(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(p->match(AF_INET6, SOCK_DGRAM, 0));
+  EXPECT_FALSE(p->match(AF_INET6, SOCK_STREAM, 0));
+  EXPECT_FALSE(p->match(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+  auto zero = parseSocketPolicy("audit inet/stream/0, inet6/dgram/ip, inet/raw/0, */stream/0");
+  ASSERT_TRUE(zero);
+  EXPECT_EQ(zero->rules[0].kernel.protocol, static_cast<uint32_t>(IPPROTO_TCP));
+  EXPECT_EQ(zero->rules[1].kernel.protocol, static_cast<uint32_t>(IPPROTO_UDP));
+  EXPECT_EQ(zero->rules[2].kernel.protocol, 0u);
+  EXPECT_EQ(zero->rules[3].kernel.protocol, 0u);  // AF_UNIX stream sockets
+  EXPECT_EQ(zero->clauses[0], "audit inet/stream/0,inet6/dgram/ip,inet/raw/0,*/stream/0");
+  EXPECT_EQ(zero->match(AF_INET, SOCK_STREAM, 0)->rule, 0u);
+  EXPECT_EQ(zero->match(AF_UNIX, SOCK_STREAM, 0)->rule, 3u);
+  EXPECT_EQ(SocketPolicy::effectiveProtocol(AF_UNIX, SOCK_STREAM, 0), 0u);
+  EXPECT_EQ(SocketPolicy::effectiveProtocol(AF_INET6, SOCK_RAW, 0), 0u);
+  EXPECT_EQ(SocketPolicy::effectiveProtocol(AF_INET, SOCK_DGRAM, 0),
+            static_cast<uint32_t>(IPPROTO_UDP));
 }
 
 TEST(SocketPolicyTest, ErrorsNameClauseAndToken) {

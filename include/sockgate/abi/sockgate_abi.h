@@ -258,7 +258,7 @@ struct sg_event {
 
 enum sg_sock_action {
   SG_SOCK_AUDIT = 1, /* record the socket() and let it through */
-  SG_SOCK_DENY = 2,  /* record it and fail it with EPERM */
+  SG_SOCK_DENY = 2,  /* record it and fail it with EPERM (every hook) */
 };
 
 /* One target of a policy clause; family/type/protocol or SG_SOCK_ANY. */
@@ -279,8 +279,10 @@ struct sg_sock_config {
 enum sg_sock_source {
   SG_SOCK_FROM_BPF = 1,     /* cgroup/sock_create (AF_INET, AF_INET6) */
   SG_SOCK_FROM_SECCOMP = 2, /* seccomp user notification (other families) */
+  SG_SOCK_FROM_LSM = 3,     /* BPF LSM socket_create (every family) */
 };
 
+/* One audited or denied socket(), from any of the three sources. */
 struct sg_sock_event {
   __u64 time_ns; /* CLOCK_MONOTONIC */
   __u64 cgroup_id;
@@ -289,10 +291,10 @@ struct sg_sock_event {
   __u32 uid;
   __u32 gid;
   __u32 family;
-  __u32 type;
-  __u32 protocol;
-  __u32 action; /* enum sg_sock_action */
-  __u32 rule;   /* index of the matching rule */
+  __u32 type;     /* without SOCK_NONBLOCK/SOCK_CLOEXEC */
+  __u32 protocol; /* as matched: inet protocol 0 resolved to TCP/UDP by the BPF hooks */
+  __u32 action;   /* enum sg_sock_action */
+  __u32 rule;     /* index of the rule that decided (deny: the first deny that matched) */
   __u32 source; /* enum sg_sock_source */
   char comm[SG_COMM_LEN];
 };
