@@ -247,12 +247,17 @@ int runCommand(const RunOptions& options) {
       return kSetupFailed;
     }
     scope.guard = std::move(*guard);
-    auto seccomp = SeccompGuard::prepare(*socketPolicy);
-    if (!seccomp) {
-      say(seccomp.error().message());
-      return kSetupFailed;
+    if (!scope.guard->fallbackNotice().empty()) say(scope.guard->fallbackNotice());
+    // Where the BPF LSM hook sees every family, seccomp would only report
+    // the same socket() twice.
+    if (!scope.guard->coversEveryFamily()) {
+      auto seccomp = SeccompGuard::prepare(*socketPolicy);
+      if (!seccomp) {
+        say(seccomp.error().message());
+        return kSetupFailed;
+      }
+      if ((*seccomp)->needed()) scope.seccomp = std::move(*seccomp);
     }
-    if ((*seccomp)->needed()) scope.seccomp = std::move(*seccomp);
   }
 
   // Prepared before fork: the child may only make async-signal-safe calls.
