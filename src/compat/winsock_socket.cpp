@@ -1,13 +1,16 @@
-// WS_socket(): the rules are validateSocket()'s (sockgate/socket_validation.h);
+// WS_socket() and closesocket(), the pair every Winsock program starts and
+// ends with. The rules are validateSocket()'s (sockgate/socket_validation.h);
 // this file only translates the resolved Windows triple to Linux and the
 // kernel's answer back to a WSA code.
 #include "sockgate/winsock/socket.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 
+#include "compat/overlapped.h"
 #include "compat/wsa_state.h"
 #include "sockgate/socket_validation.h"
 
@@ -66,4 +69,15 @@ extern "C" SOCKET WS_socket(int af, int type, int protocol) {
   const int fd = ::socket(family, v->type, v->protocol);
   if (fd < 0) return failWith(wsaFromSocketErrno(v->af, errno));
   return fd;
+}
+
+extern "C" int closesocket(SOCKET s) {
+  if (!isStarted()) return failWith(WSANOTINITIALISED);
+  if (!isSocket(s)) return failWith(WSAENOTSOCK);
+  // Overlapped operations still queued on s complete with
+  // WSA_OPERATION_ABORTED before the descriptor number can be reused.
+  abortPending(s);
+  // Linux closes the descriptor even when close() reports EINTR: never retry.
+  if (::close(s) != 0 && errno != EINTR) return failWith(wsaFromErrno(errno));
+  return 0;
 }

@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <functional>
 #include <string>
@@ -83,6 +85,40 @@ TEST(WinsockSocketNoStartup, NotInitialised) {
   // Before the arguments are looked at.
   EXPECT_EQ(WS_socket(-1, -1, -1), INVALID_SOCKET);
   EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
+}
+
+TEST(WinsockSocketNoStartup, CloseSocketNotInitialisedLeavesTheSocketOpen) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  WSASetLastError(0);
+  EXPECT_EQ(closesocket(fd), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
+  EXPECT_EQ(fcntl(fd, F_GETFD), 0) << "closed anyway";
+  close(fd);
+}
+
+// closesocket() closes what WS_socket() made, and nothing that is not a socket.
+TEST_F(WinsockSocket, CloseSocketClosesSocketsOnly) {
+  int pipeFds[2];
+  ASSERT_EQ(pipe(pipeFds), 0);
+  WSASetLastError(0);
+  EXPECT_EQ(closesocket(pipeFds[0]), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+  EXPECT_EQ(fcntl(pipeFds[0], F_GETFD), 0) << "a pipe was closed";
+  close(pipeFds[0]);
+  close(pipeFds[1]);
+
+  const SOCKET s = WS_socket(WS_AF_INET6, WS_SOCK_DGRAM, 0);
+  ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+  ASSERT_EQ(closesocket(s), 0);
+  errno = 0;
+  EXPECT_EQ(fcntl(s, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+  WSASetLastError(0);
+  EXPECT_EQ(closesocket(s), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+  EXPECT_EQ(closesocket(INVALID_SOCKET), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
 }
 
 TEST_F(WinsockSocket, CreatesWhatTheWindowsTripleAsks) {
