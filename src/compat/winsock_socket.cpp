@@ -48,7 +48,11 @@ int wsaFromSocketErrno(int af, int err) {
       if (af == WS_AF_BTH) return WSAEAFNOSUPPORT;
       return err == ESOCKTNOSUPPORT ? WSAESOCKTNOSUPPORT : WSAEPROTONOSUPPORT;
     case EINVAL: return WSAESOCKTNOSUPPORT;  // Wine's mapping (server/sock.c init_socket)
-    default: return wsaFromErrno(err);
+    default:
+      // socket(2) documents nothing else. The page's code for a provider
+      // that failed is WSAENETDOWN; a general errno mapping would hand out
+      // codes socket() never returns (WSAEFAULT, WSASYSCALLFAILURE...).
+      return WSAENETDOWN;
   }
 }
 

@@ -2,9 +2,14 @@
 // triple asks for (SO_DOMAIN/SO_TYPE/SO_PROTOCOL), every refusal is
 // validateSocket()'s or a documented kernel one, and WSAEMFILE / WSAEACCES
 // come from the kernel itself, in forked children (an fd limit; a real
-// privilege drop to nobody).
+// privilege drop to nobody). The errors that cannot be provoked on demand
+// (ENOBUFS, ENOMEM, ENFILE...) are returned by socket(2) through a seccomp
+// filter, again in a child.
 #include <grp.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -18,6 +23,7 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -260,6 +266,74 @@ TEST_F(WinsockSocket, OutOfDescriptorsIsWSAEMFILE) {
     return 0;
   });
   EXPECT_EQ(rc, 0);
+}
+
+#if defined(__x86_64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+#else
+constexpr uint32_t kAuditArch = 0;
+#endif
+
+// From now on every socket(2) of this process fails with err: the kernel
+// answers the call itself, as it would when out of memory or file slots.
+bool failSocketCallsWith(int err) {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+// Every errno socket(2) documents, and one it does not, for arguments that
+// passed validation: the WSA code the page lists for it.
+TEST_F(WinsockSocket, KernelErrnosBecomeThePagesCodes) {
+  if (kAuditArch == 0) GTEST_SKIP() << "no seccomp arch constant for this machine";
+  struct Case {
+    int af, type, protocol;
+    int err;
+    int wsaError;
+  };
+  constexpr int kInet = WS_AF_INET, kStream = WS_SOCK_STREAM, kTcp = WS_IPPROTO_TCP;
+  const std::vector<Case> cases = {
+      {kInet, kStream, kTcp, ENOBUFS, WSAENOBUFS},
+      {kInet, kStream, kTcp, ENOMEM, WSAENOBUFS},
+      {kInet, kStream, kTcp, EMFILE, WSAEMFILE},
+      {kInet, kStream, kTcp, ENFILE, WSAEMFILE},  // the system-wide table: no descriptor either
+      {kInet, WS_SOCK_RAW, WS_IPPROTO_ICMP, EPERM, WSAEACCES},
+      {kInet, WS_SOCK_RAW, WS_IPPROTO_ICMP, EACCES, WSAEACCES},
+      {WS_AF_INET6, kStream, kTcp, EAFNOSUPPORT, WSAEAFNOSUPPORT},  // ipv6.disable=1
+      {kInet, WS_SOCK_RAW, 0, EPROTONOSUPPORT, WSAEPROTONOSUPPORT},
+      {kInet, kStream, kTcp, ESOCKTNOSUPPORT, WSAESOCKTNOSUPPORT},
+      {kInet, kStream, kTcp, EINVAL, WSAESOCKTNOSUPPORT},
+      // A kernel without Bluetooth sockets: the family has no provider.
+      {WS_AF_BTH, kStream, BTHPROTO_RFCOMM, ESOCKTNOSUPPORT, WSAEAFNOSUPPORT},
+      {WS_AF_BTH, kStream, BTHPROTO_RFCOMM, EPROTONOSUPPORT, WSAEAFNOSUPPORT},
+      {kInet, kStream, kTcp, ENETDOWN, WSAENETDOWN},
+      {kInet, kStream, kTcp, EIO, WSAENETDOWN},  // not in socket(2): still a code the page lists
+  };
+  constexpr int kWsaBase = 10000;  // WSABASEERR: every WSA code here is base + 1..107
+  constexpr int kCreated = 200, kNoFilter = 201, kRealSocketWorks = 202;
+  for (const auto& c : cases) {
+    const int rc = inChild([&c] {
+      if (!failSocketCallsWith(c.err)) return kNoFilter;
+      // The filter answers, not the network stack: a plain socket fails the same way.
+      if (::socket(AF_INET, SOCK_DGRAM, 0) >= 0 || errno != c.err) return kRealSocketWorks;
+      WSASetLastError(0);
+      if (WS_socket(c.af, c.type, c.protocol) != INVALID_SOCKET) return kCreated;
+      return WSAGetLastError() - kWsaBase;
+    });
+    EXPECT_EQ(rc + kWsaBase, c.wsaError) << "errno " << c.err << " for " << c.af << "," << c.type << ","
+                                           << c.protocol << " (child exit " << rc << ")";
+  }
 }
 
 // A raw socket for a process that really lost the privilege: the kernel's
