@@ -71,6 +71,13 @@ TEST(SocketValidation, WineObservedWindowsTable) {
       {kInet, 0, 0, 0, "ip-default-tcp", kInet, kStream, WS_IPPROTO_TCP},
       {kInet, 0, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
       {0, 0, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
+      // Further rows of test_WSASocket (wine dlls/ws2_32/tests/sock.c): the
+      // socket type Windows picks when only the protocol is given, and a
+      // raw socket carrying TCP's number.
+      {kInet, kStream, 0, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
+      {0, 0, WS_IPPROTO_UDP, 0, "ip-dgram-udp", kInet, kDgram, WS_IPPROTO_UDP},
+      {0, 0, WS_IPPROTO_RAW, 0, "ip-raw", kInet, kRaw, WS_IPPROTO_RAW},
+      {kInet, kRaw, WS_IPPROTO_TCP, 0, "ip-raw", kInet, kRaw, WS_IPPROTO_TCP},
   });
 }
 

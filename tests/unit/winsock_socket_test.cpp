@@ -139,6 +139,7 @@ TEST_F(WinsockSocket, CreatesWhatTheWindowsTripleAsks) {
       {WS_AF_UNSPEC, 0, WS_IPPROTO_TCP, {AF_INET, SOCK_STREAM, IPPROTO_TCP}},
       {WS_AF_INET, WS_SOCK_DGRAM, 0, {AF_INET, SOCK_DGRAM, IPPROTO_UDP}},
       {WS_AF_UNSPEC, WS_SOCK_DGRAM, WS_IPPROTO_UDP, {AF_INET, SOCK_DGRAM, IPPROTO_UDP}},
+      {WS_AF_UNSPEC, 0, WS_IPPROTO_UDP, {AF_INET, SOCK_DGRAM, IPPROTO_UDP}},
       // AF_INET6 is 23 on Windows and 10 on Linux.
       {WS_AF_INET6, WS_SOCK_STREAM, 0, {AF_INET6, SOCK_STREAM, IPPROTO_TCP}},
       {WS_AF_INET6, 0, WS_IPPROTO_UDP, {AF_INET6, SOCK_DGRAM, IPPROTO_UDP}},
@@ -163,6 +164,9 @@ TEST_F(WinsockSocket, RawSocketsWithThePrivilege) {
       {WS_AF_UNSPEC, WS_SOCK_RAW, WS_IPPROTO_ICMPV6, {AF_INET6, SOCK_RAW, IPPROTO_ICMPV6}},
       {WS_AF_INET6, 0, WS_IPPROTO_ICMPV6, {AF_INET6, SOCK_RAW, IPPROTO_ICMPV6}},
       {WS_AF_INET, WS_SOCK_RAW, WS_IPPROTO_RAW, {AF_INET, SOCK_RAW, IPPROTO_RAW}},
+      // Wine's test_WSASocket: what Windows gives for these two.
+      {WS_AF_UNSPEC, 0, WS_IPPROTO_RAW, {AF_INET, SOCK_RAW, IPPROTO_RAW}},
+      {WS_AF_INET, WS_SOCK_RAW, WS_IPPROTO_TCP, {AF_INET, SOCK_RAW, IPPROTO_TCP}},
   };
   for (const auto& c : cases) {
     const Made m = expectSocket(c.af, c.type, c.protocol);
