@@ -256,8 +256,8 @@ TEST_F(WinsockSocket, OutOfDescriptorsIsWSAEMFILE) {
   const int rc = inChild([] {
     const rlimit lim{16, 16};
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return 10;
-    // Fill every descriptor below the limit.
-    while (dup(0) >= 0) {
+    // Fill every descriptor below the limit (not with dup(0): stdin may be closed).
+    while (open("/dev/null", O_RDONLY) >= 0) {
     }
     if (errno != EMFILE) return 11;
     WSASetLastError(0);
