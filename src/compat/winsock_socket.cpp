@@ -2,8 +2,6 @@
 // ends with. The rules are validateSocket()'s (sockgate/socket_validation.h);
 // this file only translates the resolved Windows triple to Linux and the
 // kernel's answer back to a WSA code.
-#include "sockgate/winsock/socket.h"
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include "compat/overlapped.h"
 #include "compat/wsa_state.h"
 #include "sockgate/socket_validation.h"
+#include "sockgate/winsock/socket.h"
 
 using namespace sockgate::winsock;
 
@@ -23,10 +22,14 @@ namespace {
 // get past validation).
 int linuxFamily(int wsAf) {
   switch (wsAf) {
-    case WS_AF_INET: return AF_INET;
-    case WS_AF_INET6: return AF_INET6;
-    case WS_AF_BTH: return AF_BLUETOOTH;
-    default: return -1;
+    case WS_AF_INET:
+      return AF_INET;
+    case WS_AF_INET6:
+      return AF_INET6;
+    case WS_AF_BTH:
+      return AF_BLUETOOTH;
+    default:
+      return -1;
   }
 }
 
@@ -34,20 +37,25 @@ int linuxFamily(int wsAf) {
 int wsaFromSocketErrno(int af, int err) {
   switch (err) {
     case EMFILE:
-    case ENFILE: return WSAEMFILE;
+    case ENFILE:
+      return WSAEMFILE;
     case ENOBUFS:
-    case ENOMEM: return WSAENOBUFS;
+    case ENOMEM:
+      return WSAENOBUFS;
     case EPERM:
-    case EACCES: return WSAEACCES;  // a raw socket without CAP_NET_RAW
+    case EACCES:
+      return WSAEACCES;  // a raw socket without CAP_NET_RAW
     case EAFNOSUPPORT:
-    case EPFNOSUPPORT: return WSAEAFNOSUPPORT;
+    case EPFNOSUPPORT:
+      return WSAEAFNOSUPPORT;
     case ESOCKTNOSUPPORT:
     case EPROTONOSUPPORT:
       // A kernel without Bluetooth: the family has no provider, as on a
       // Windows machine without an adapter.
       if (af == WS_AF_BTH) return WSAEAFNOSUPPORT;
       return err == ESOCKTNOSUPPORT ? WSAESOCKTNOSUPPORT : WSAEPROTONOSUPPORT;
-    case EINVAL: return WSAESOCKTNOSUPPORT;  // Wine's mapping (server/sock.c init_socket)
+    case EINVAL:
+      return WSAESOCKTNOSUPPORT;  // Wine's mapping (server/sock.c init_socket)
     default:
       // socket(2) documents nothing else. The page's code for a provider
       // that failed is WSAENETDOWN; a general errno mapping would hand out

@@ -22,14 +22,20 @@ int sockOpt(SOCKET s, int opt) {
 // has a code for (docs/winsock.md, "socket()").
 bool documentedLinuxRefusal(const sockgate::ResolvedSocket& r, int e) {
   switch (e) {
-    case WSAEAFNOSUPPORT: return r.af == WS_AF_NETBIOS || r.af == WS_AF_IRDA || r.af == WS_AF_BTH;
-    case WSAESOCKTNOSUPPORT: return r.type == WS_SOCK_RDM;
-    case WSAEPROTONOSUPPORT: return r.type == WS_SOCK_RAW && r.protocol == 0;
-    case WSAEACCES: return r.type == WS_SOCK_RAW;
+    case WSAEAFNOSUPPORT:
+      return r.af == WS_AF_NETBIOS || r.af == WS_AF_IRDA || r.af == WS_AF_BTH;
+    case WSAESOCKTNOSUPPORT:
+      return r.type == WS_SOCK_RDM;
+    case WSAEPROTONOSUPPORT:
+      return r.type == WS_SOCK_RAW && r.protocol == 0;
+    case WSAEACCES:
+      return r.type == WS_SOCK_RAW;
     case WSAEMFILE:
     case WSAENOBUFS:
-    case WSAENETDOWN: return true;
-    default: return false;
+    case WSAENETDOWN:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -50,14 +56,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!known) std::abort();
   if (!r) {
     const int e = r.error().wsaError;
-    if (e != WSAEINVAL && e != WSAEAFNOSUPPORT && e != WSAESOCKTNOSUPPORT && e != WSAEPROTONOSUPPORT) std::abort();
+    if (e != WSAEINVAL && e != WSAEAFNOSUPPORT && e != WSAESOCKTNOSUPPORT &&
+        e != WSAEPROTONOSUPPORT)
+      std::abort();
   } else {
     const int af = r->af;
-    const bool family = af == WS_AF_INET || af == WS_AF_INET6 || af == WS_AF_NETBIOS || af == WS_AF_IRDA ||
-                        af == WS_AF_BTH;
+    const bool family = af == WS_AF_INET || af == WS_AF_INET6 || af == WS_AF_NETBIOS ||
+                        af == WS_AF_IRDA || af == WS_AF_BTH;
     if (!family || r->type < WS_SOCK_STREAM || r->type > WS_SOCK_SEQPACKET) std::abort();
     // Fields the caller gave are kept; only zero ones are filled in.
-    if ((v[0] != 0 && v[0] != af) || (v[1] != 0 && v[1] != r->type) || (v[2] != 0 && v[2] != r->protocol))
+    if ((v[0] != 0 && v[0] != af) || (v[1] != 0 && v[1] != r->type) ||
+        (v[2] != 0 && v[2] != r->protocol))
       std::abort();
   }
   WSASetLastError(0);
@@ -72,7 +81,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const int domain = sockOpt(s, SO_DOMAIN);
-  const int expected = r->af == WS_AF_INET ? AF_INET : r->af == WS_AF_INET6 ? AF_INET6 : AF_BLUETOOTH;
+  const int expected = r->af == WS_AF_INET    ? AF_INET
+                       : r->af == WS_AF_INET6 ? AF_INET6
+                                              : AF_BLUETOOTH;
   if (domain != expected || sockOpt(s, SO_TYPE) != r->type) std::abort();
   if (domain != AF_BLUETOOTH && sockOpt(s, SO_PROTOCOL) != r->protocol) std::abort();
   if (closesocket(s) != 0) std::abort();

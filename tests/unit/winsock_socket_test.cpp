@@ -5,7 +5,9 @@
 // privilege drop to nobody). The errors that cannot be provoked on demand
 // (ENOBUFS, ENOMEM, ENFILE...) are returned by socket(2) through a seccomp
 // filter, again in a child.
+#include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -17,10 +19,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -181,7 +179,8 @@ TEST_F(WinsockSocket, ValidationErrorsAreValidateSocketsAndFamiliesWithoutProvid
   expectError(WS_AF_INET, WS_SOCK_STREAM, WS_IPPROTO_UDP, WSAEPROTONOSUPPORT);
   expectError(WS_AF_INET, -1, 0, WSAESOCKTNOSUPPORT);
   expectError(-1, WS_SOCK_STREAM, WS_IPPROTO_UDP, WSAEAFNOSUPPORT);
-  expectError(10, WS_SOCK_STREAM, 0, WSAEAFNOSUPPORT);  // Linux's AF_INET6 number is not a Windows family
+  expectError(10, WS_SOCK_STREAM, 0,
+              WSAEAFNOSUPPORT);  // Linux's AF_INET6 number is not a Windows family
   expectError(WS_AF_IPX, WS_SOCK_DGRAM, 0, WSAEAFNOSUPPORT);
   expectError(WS_AF_APPLETALK, WS_SOCK_STREAM, 0, WSAEAFNOSUPPORT);
   // Valid on Windows with the provider installed; no provider on Linux.
@@ -213,7 +212,8 @@ TEST_F(WinsockSocket, WholeGridAgreesWithValidation) {
   for (int af = -2; af <= 40; ++af)
     for (int type = -2; type <= 8; ++type)
       for (int p : protocols) {
-        const std::string where = std::to_string(af) + "," + std::to_string(type) + "," + std::to_string(p);
+        const std::string where =
+            std::to_string(af) + "," + std::to_string(type) + "," + std::to_string(p);
         const auto v = sockgate::validateSocket(af, type, p);
         WSASetLastError(0);
         const SOCKET s = WS_socket(af, type, p);
@@ -226,7 +226,9 @@ TEST_F(WinsockSocket, WholeGridAgreesWithValidation) {
         if (s != INVALID_SOCKET) {
           ++created;
           const int domain = sockOpt(s, SO_DOMAIN);
-          ASSERT_EQ(domain, v->af == WS_AF_INET ? AF_INET : v->af == WS_AF_INET6 ? AF_INET6 : AF_BLUETOOTH)
+          ASSERT_EQ(domain, v->af == WS_AF_INET    ? AF_INET
+                            : v->af == WS_AF_INET6 ? AF_INET6
+                                                   : AF_BLUETOOTH)
               << where;
           ASSERT_EQ(sockOpt(s, SO_TYPE), v->type) << where;
           if (domain != AF_BLUETOOTH) {
@@ -237,16 +239,23 @@ TEST_F(WinsockSocket, WholeGridAgreesWithValidation) {
         }
         switch (err) {
           case WSAEAFNOSUPPORT:
-            ASSERT_TRUE(v->af == WS_AF_NETBIOS || v->af == WS_AF_IRDA || v->af == WS_AF_BTH) << where;
+            ASSERT_TRUE(v->af == WS_AF_NETBIOS || v->af == WS_AF_IRDA || v->af == WS_AF_BTH)
+                << where;
             break;
-          case WSAESOCKTNOSUPPORT: ASSERT_EQ(v->type, WS_SOCK_RDM) << where; break;
+          case WSAESOCKTNOSUPPORT:
+            ASSERT_EQ(v->type, WS_SOCK_RDM) << where;
+            break;
           case WSAEPROTONOSUPPORT:
             // Linux has no raw socket for IPPROTO_IP: Windows sniffers' triple.
             ASSERT_EQ(v->type, WS_SOCK_RAW) << where;
             ASSERT_EQ(v->protocol, 0) << where;
             break;
-          case WSAEACCES: ASSERT_FALSE(rawAllowed) << where; ASSERT_EQ(v->type, WS_SOCK_RAW) << where; break;
-          default: FAIL() << where << ": undocumented " << err;
+          case WSAEACCES:
+            ASSERT_FALSE(rawAllowed) << where;
+            ASSERT_EQ(v->type, WS_SOCK_RAW) << where;
+            break;
+          default:
+            FAIL() << where << ": undocumented " << err;
         }
       }
   EXPECT_GT(created, 0u);
@@ -289,7 +298,8 @@ bool failSocketCallsWith(int err) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K,
+               SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
@@ -335,8 +345,8 @@ TEST_F(WinsockSocket, KernelErrnosBecomeThePagesCodes) {
       if (WS_socket(c.af, c.type, c.protocol) != INVALID_SOCKET) return kCreated;
       return WSAGetLastError() - kWsaBase;
     });
-    EXPECT_EQ(rc + kWsaBase, c.wsaError) << "errno " << c.err << " for " << c.af << "," << c.type << ","
-                                           << c.protocol << " (child exit " << rc << ")";
+    EXPECT_EQ(rc + kWsaBase, c.wsaError) << "errno " << c.err << " for " << c.af << "," << c.type
+                                         << "," << c.protocol << " (child exit " << rc << ")";
   }
 }
 
@@ -357,7 +367,8 @@ TEST_F(WinsockSocket, RawSocketWithoutPrivilegeIsWSAEACCES) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2]{};
     if (syscall(SYS_capget, &header, data) != 0) return 26;
-    if (data[0].effective != 0 || data[1].effective != 0 || data[0].permitted != 0 || data[1].permitted != 0)
+    if (data[0].effective != 0 || data[1].effective != 0 || data[0].permitted != 0 ||
+        data[1].permitted != 0)
       return 27;
     // The kernel refuses it by itself...
     if (::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) >= 0) return 28;
