@@ -5,10 +5,12 @@
 //
 // The model is a Windows catalog with every provider the socket() page lists
 // installed (TCP/IP and TCP/IPv6, raw IP, reliable multicast, NetBIOS, IrDA,
-// Bluetooth) on a current 64-bit Windows (no IPX, no AppleTalk), with the
-// error precedence Wine's test_WSASocket observed on real Windows
-// (docs/winsock.md, "socket()"). Whether a provider exists on this Linux host
-// is WS_socket's business, not this one's.
+// Bluetooth) on a current Windows: no IPX, no AppleTalk (gone since Vista),
+// with the error precedence Wine's test_WSASocket observed on real Windows
+// (docs/winsock.md, "socket()"). NetBIOS is in the catalog although its
+// provider only ships on 32-bit Windows, so that its datagram-only rule is
+// checked rather than hidden behind "no such family". Whether a provider
+// exists on this Linux host is WS_socket's business, not this one's.
 #pragma once
 
 #include <expected>

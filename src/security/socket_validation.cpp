@@ -23,15 +23,17 @@ constexpr int kIrdaProtoSockStream = 1;
 constexpr int kNetbiosMaxLana = 255;
 
 constexpr std::array kFamilies = {
-    NamedValue{"AF_UNSPEC", WS_AF_UNSPEC},       NamedValue{"AF_INET", WS_AF_INET},
-    NamedValue{"AF_IPX", WS_AF_IPX},             NamedValue{"AF_APPLETALK", WS_AF_APPLETALK},
-    NamedValue{"AF_NETBIOS", WS_AF_NETBIOS},     NamedValue{"AF_INET6", WS_AF_INET6},
-    NamedValue{"AF_IRDA", WS_AF_IRDA},           NamedValue{"AF_BTH", WS_AF_BTH},
+    NamedValue{"AF_UNSPEC", WS_AF_UNSPEC},   NamedValue{"AF_INET", WS_AF_INET},
+    NamedValue{"AF_IPX", WS_AF_IPX},         NamedValue{"AF_APPLETALK", WS_AF_APPLETALK},
+    NamedValue{"AF_NETBIOS", WS_AF_NETBIOS}, NamedValue{"AF_INET6", WS_AF_INET6},
+    NamedValue{"AF_IRDA", WS_AF_IRDA},       NamedValue{"AF_BTH", WS_AF_BTH},
 };
 
 constexpr std::array kTypes = {
-    NamedValue{"SOCK_STREAM", WS_SOCK_STREAM}, NamedValue{"SOCK_DGRAM", WS_SOCK_DGRAM},
-    NamedValue{"SOCK_RAW", WS_SOCK_RAW},       NamedValue{"SOCK_RDM", WS_SOCK_RDM},
+    NamedValue{"SOCK_STREAM", WS_SOCK_STREAM},
+    NamedValue{"SOCK_DGRAM", WS_SOCK_DGRAM},
+    NamedValue{"SOCK_RAW", WS_SOCK_RAW},
+    NamedValue{"SOCK_RDM", WS_SOCK_RDM},
     NamedValue{"SOCK_SEQPACKET", WS_SOCK_SEQPACKET},
 };
 
@@ -139,15 +141,17 @@ SocketValidation validateIp(int af, int type, int protocol) {
   }
   // AF_UNSPEC: the first provider that carries the type and protocol. IPv4's
   // come first in the catalog; ICMPv6 is only meaningful over IPv6.
-  const int family = af != WS_AF_UNSPEC ? af
+  const int family = af != WS_AF_UNSPEC              ? af
                      : protocol == WS_IPPROTO_ICMPV6 ? WS_AF_INET6
-                                                      : WS_AF_INET;
+                                                     : WS_AF_INET;
   switch (type) {
     case WS_SOCK_STREAM:
-      if (protocol != 0 && protocol != WS_IPPROTO_TCP) return reject(WSAEPROTONOSUPPORT, rule("ip-stream-needs-tcp"));
+      if (protocol != 0 && protocol != WS_IPPROTO_TCP)
+        return reject(WSAEPROTONOSUPPORT, rule("ip-stream-needs-tcp"));
       return ResolvedSocket{family, WS_SOCK_STREAM, WS_IPPROTO_TCP, rule("ip-stream-tcp")};
     case WS_SOCK_DGRAM:
-      if (protocol != 0 && protocol != WS_IPPROTO_UDP) return reject(WSAEPROTONOSUPPORT, rule("ip-dgram-needs-udp"));
+      if (protocol != 0 && protocol != WS_IPPROTO_UDP)
+        return reject(WSAEPROTONOSUPPORT, rule("ip-dgram-needs-udp"));
       return ResolvedSocket{family, WS_SOCK_DGRAM, WS_IPPROTO_UDP, rule("ip-dgram-udp")};
     case WS_SOCK_RAW:
       // The protocol goes into the IP header as given, IPPROTO_IP (sniffers) included.
@@ -156,9 +160,12 @@ SocketValidation validateIp(int af, int type, int protocol) {
       if (protocol != WS_IPPROTO_RM) return reject(WSAEPROTONOSUPPORT, rule("rdm-needs-rm"));
       return ResolvedSocket{WS_AF_INET, WS_SOCK_RDM, WS_IPPROTO_RM, rule("inet-rdm-rm")};
     default:  // type 0: the protocol picks the provider
-      if (protocol == 0) return ResolvedSocket{family, WS_SOCK_STREAM, WS_IPPROTO_TCP, rule("ip-default-tcp")};
-      if (protocol == WS_IPPROTO_TCP) return ResolvedSocket{family, WS_SOCK_STREAM, protocol, rule("ip-stream-tcp")};
-      if (protocol == WS_IPPROTO_UDP) return ResolvedSocket{family, WS_SOCK_DGRAM, protocol, rule("ip-dgram-udp")};
+      if (protocol == 0)
+        return ResolvedSocket{family, WS_SOCK_STREAM, WS_IPPROTO_TCP, rule("ip-default-tcp")};
+      if (protocol == WS_IPPROTO_TCP)
+        return ResolvedSocket{family, WS_SOCK_STREAM, protocol, rule("ip-stream-tcp")};
+      if (protocol == WS_IPPROTO_UDP)
+        return ResolvedSocket{family, WS_SOCK_DGRAM, protocol, rule("ip-dgram-udp")};
       // ICMP, IGMP, ICMPv6 (the page's "SOCK_RAW or unspecified") and every
       // other IP protocol: the raw provider carries 0..255.
       return ResolvedSocket{family, WS_SOCK_RAW, protocol, rule("ip-raw")};
@@ -166,39 +173,51 @@ SocketValidation validateIp(int af, int type, int protocol) {
 }
 
 SocketValidation validateNetbios(int type, int protocol) {
-  if (type != 0 && type != WS_SOCK_DGRAM) return reject(WSAESOCKTNOSUPPORT, rule("netbios-dgram-only"));
-  const bool lana = protocol == 0 || protocol == INT_MIN || (protocol < 0 && protocol >= -kNetbiosMaxLana);
+  if (type != 0 && type != WS_SOCK_DGRAM)
+    return reject(WSAESOCKTNOSUPPORT, rule("netbios-dgram-only"));
+  const bool lana =
+      protocol == 0 || protocol == INT_MIN || (protocol < 0 && protocol >= -kNetbiosMaxLana);
   if (!lana) return reject(WSAEPROTONOSUPPORT, rule("netbios-protocol-lana"));
   return ResolvedSocket{WS_AF_NETBIOS, WS_SOCK_DGRAM, protocol, rule("netbios-dgram")};
 }
 
 SocketValidation validateIrda(int type, int protocol) {
-  if (type != 0 && type != WS_SOCK_STREAM) return reject(WSAESOCKTNOSUPPORT, rule("irda-stream-only"));
-  if (protocol != 0 && protocol != kIrdaProtoSockStream) return reject(WSAEPROTONOSUPPORT, rule("irda-protocol"));
+  if (type != 0 && type != WS_SOCK_STREAM)
+    return reject(WSAESOCKTNOSUPPORT, rule("irda-stream-only"));
+  if (protocol != 0 && protocol != kIrdaProtoSockStream)
+    return reject(WSAEPROTONOSUPPORT, rule("irda-protocol"));
   return ResolvedSocket{WS_AF_IRDA, WS_SOCK_STREAM, kIrdaProtoSockStream, rule("irda-stream")};
 }
 
 SocketValidation validateBth(int type, int protocol) {
-  if (type != 0 && type != WS_SOCK_STREAM) return reject(WSAESOCKTNOSUPPORT, rule("bth-stream-only"));
+  if (type != 0 && type != WS_SOCK_STREAM)
+    return reject(WSAESOCKTNOSUPPORT, rule("bth-stream-only"));
   // BTHPROTO_L2CAP is not offered to applications by the Windows stack.
-  if (protocol != 0 && protocol != BTHPROTO_RFCOMM) return reject(WSAEPROTONOSUPPORT, rule("bth-rfcomm-only"));
+  if (protocol != 0 && protocol != BTHPROTO_RFCOMM)
+    return reject(WSAEPROTONOSUPPORT, rule("bth-rfcomm-only"));
   return ResolvedSocket{WS_AF_BTH, WS_SOCK_STREAM, BTHPROTO_RFCOMM, rule("bth-stream-rfcomm")};
 }
 
 }  // namespace
 
 SocketValidation validateSocket(int af, int type, int protocol) {
-  if (af == WS_AF_UNSPEC && protocol == 0) return reject(WSAEINVAL, rule("unspec-family-and-protocol"));
-  if (af == WS_AF_IPX || af == WS_AF_APPLETALK) return reject(WSAEAFNOSUPPORT, rule("family-removed"));
+  if (af == WS_AF_UNSPEC && protocol == 0)
+    return reject(WSAEINVAL, rule("unspec-family-and-protocol"));
+  if (af == WS_AF_IPX || af == WS_AF_APPLETALK)
+    return reject(WSAEAFNOSUPPORT, rule("family-removed"));
   const bool knownFamily = af == WS_AF_UNSPEC || af == WS_AF_INET || af == WS_AF_INET6 ||
                            af == WS_AF_NETBIOS || af == WS_AF_IRDA || af == WS_AF_BTH;
   if (!knownFamily) return reject(WSAEAFNOSUPPORT, rule("unknown-family"));
   if (type < 0 || type > WS_SOCK_SEQPACKET) return reject(WSAESOCKTNOSUPPORT, rule("unknown-type"));
   switch (af) {
-    case WS_AF_NETBIOS: return validateNetbios(type, protocol);
-    case WS_AF_IRDA: return validateIrda(type, protocol);
-    case WS_AF_BTH: return validateBth(type, protocol);
-    default: return validateIp(af, type, protocol);
+    case WS_AF_NETBIOS:
+      return validateNetbios(type, protocol);
+    case WS_AF_IRDA:
+      return validateIrda(type, protocol);
+    case WS_AF_BTH:
+      return validateBth(type, protocol);
+    default:
+      return validateIp(af, type, protocol);
   }
 }
 

@@ -18,7 +18,7 @@ using sockgate::validateSocket;
 
 struct Row {
   int af, type, protocol;
-  int error;               // 0: accepted
+  int error;  // 0: accepted
   std::string_view rule;
   int raf = 0, rtype = 0, rprotocol = 0;  // the resolved triple when accepted
 };
@@ -46,8 +46,8 @@ void check(const std::vector<Row>& rows) {
 }
 
 constexpr int kUnspec = WS_AF_UNSPEC, kInet = WS_AF_INET, kInet6 = WS_AF_INET6;
-constexpr int kStream = WS_SOCK_STREAM, kDgram = WS_SOCK_DGRAM, kRaw = WS_SOCK_RAW, kRdm = WS_SOCK_RDM,
-              kSeq = WS_SOCK_SEQPACKET;
+constexpr int kStream = WS_SOCK_STREAM, kDgram = WS_SOCK_DGRAM, kRaw = WS_SOCK_RAW,
+              kRdm = WS_SOCK_RDM, kSeq = WS_SOCK_SEQPACKET;
 
 TEST(SocketValidation, WineObservedWindowsTable) {
   check({
@@ -71,6 +71,13 @@ TEST(SocketValidation, WineObservedWindowsTable) {
       {kInet, 0, 0, 0, "ip-default-tcp", kInet, kStream, WS_IPPROTO_TCP},
       {kInet, 0, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
       {0, 0, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
+      // Further rows of test_WSASocket (wine dlls/ws2_32/tests/sock.c): the
+      // socket type Windows picks when only the protocol is given, and a
+      // raw socket carrying TCP's number.
+      {kInet, kStream, 0, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
+      {0, 0, WS_IPPROTO_UDP, 0, "ip-dgram-udp", kInet, kDgram, WS_IPPROTO_UDP},
+      {0, 0, WS_IPPROTO_RAW, 0, "ip-raw", kInet, kRaw, WS_IPPROTO_RAW},
+      {kInet, kRaw, WS_IPPROTO_TCP, 0, "ip-raw", kInet, kRaw, WS_IPPROTO_TCP},
   });
 }
 
@@ -99,7 +106,8 @@ TEST(SocketValidation, PageAddressFamilyTable) {
       {WS_AF_IRDA, kDgram, 0, WSAESOCKTNOSUPPORT, "irda-stream-only"},
       {WS_AF_IRDA, kStream, WS_IPPROTO_TCP, WSAEPROTONOSUPPORT, "irda-protocol"},
       // Bluetooth: SOCK_STREAM + BTHPROTO_RFCOMM.
-      {WS_AF_BTH, kStream, BTHPROTO_RFCOMM, 0, "bth-stream-rfcomm", WS_AF_BTH, kStream, BTHPROTO_RFCOMM},
+      {WS_AF_BTH, kStream, BTHPROTO_RFCOMM, 0, "bth-stream-rfcomm", WS_AF_BTH, kStream,
+       BTHPROTO_RFCOMM},
       {WS_AF_BTH, 0, 0, 0, "bth-stream-rfcomm", WS_AF_BTH, kStream, BTHPROTO_RFCOMM},
       {WS_AF_BTH, kDgram, BTHPROTO_RFCOMM, WSAESOCKTNOSUPPORT, "bth-stream-only"},
       {WS_AF_BTH, kStream, BTHPROTO_L2CAP, WSAEPROTONOSUPPORT, "bth-rfcomm-only"},
@@ -141,43 +149,49 @@ TEST(SocketValidation, PageProtocolTable) {
     rows.push_back({kInet6, kDgram, p, WSAEPROTONOSUPPORT, "ip-dgram-needs-udp"});
     rows.push_back({kInet, kRdm, p, WSAEPROTONOSUPPORT, "rdm-needs-rm"});
   }
-  rows.insert(rows.end(), {
-      {kInet, kStream, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
-      {kInet6, kStream, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet6, kStream, WS_IPPROTO_TCP},
-      {kInet6, kDgram, WS_IPPROTO_TCP, WSAEPROTONOSUPPORT, "ip-dgram-needs-udp"},
-      {kInet, kDgram, WS_IPPROTO_UDP, 0, "ip-dgram-udp", kInet, kDgram, WS_IPPROTO_UDP},
-      {kInet6, 0, WS_IPPROTO_UDP, 0, "ip-dgram-udp", kInet6, kDgram, WS_IPPROTO_UDP},
-      {kInet6, kStream, WS_IPPROTO_UDP, WSAEPROTONOSUPPORT, "ip-stream-needs-tcp"},
-      {kInet, kRdm, WS_IPPROTO_RM, 0, "inet-rdm-rm", kInet, kRdm, WS_IPPROTO_RM},
-      {kInet, kStream, WS_IPPROTO_RM, WSAEPROTONOSUPPORT, "ip-stream-needs-tcp"},
-      {kInet, kRaw, WS_IPPROTO_RAW, 0, "ip-raw", kInet, kRaw, WS_IPPROTO_RAW},
-      {kInet, kRaw, WS_IPPROTO_MAX, WSAEPROTONOSUPPORT, "ip-protocol-range"},
-      {kInet, kStream, BTHPROTO_RFCOMM, WSAEPROTONOSUPPORT, "ip-stream-needs-tcp"},  // 3 is GGP here
-      {kInet, kRaw, FROM_PROTOCOL_INFO, WSAEPROTONOSUPPORT, "ip-protocol-range"},
-  });
+  rows.insert(
+      rows.end(),
+      {
+          {kInet, kStream, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet, kStream, WS_IPPROTO_TCP},
+          {kInet6, kStream, WS_IPPROTO_TCP, 0, "ip-stream-tcp", kInet6, kStream, WS_IPPROTO_TCP},
+          {kInet6, kDgram, WS_IPPROTO_TCP, WSAEPROTONOSUPPORT, "ip-dgram-needs-udp"},
+          {kInet, kDgram, WS_IPPROTO_UDP, 0, "ip-dgram-udp", kInet, kDgram, WS_IPPROTO_UDP},
+          {kInet6, 0, WS_IPPROTO_UDP, 0, "ip-dgram-udp", kInet6, kDgram, WS_IPPROTO_UDP},
+          {kInet6, kStream, WS_IPPROTO_UDP, WSAEPROTONOSUPPORT, "ip-stream-needs-tcp"},
+          {kInet, kRdm, WS_IPPROTO_RM, 0, "inet-rdm-rm", kInet, kRdm, WS_IPPROTO_RM},
+          {kInet, kStream, WS_IPPROTO_RM, WSAEPROTONOSUPPORT, "ip-stream-needs-tcp"},
+          {kInet, kRaw, WS_IPPROTO_RAW, 0, "ip-raw", kInet, kRaw, WS_IPPROTO_RAW},
+          {kInet, kRaw, WS_IPPROTO_MAX, WSAEPROTONOSUPPORT, "ip-protocol-range"},
+          {kInet, kStream, BTHPROTO_RFCOMM, WSAEPROTONOSUPPORT,
+           "ip-stream-needs-tcp"},  // 3 is GGP here
+          {kInet, kRaw, FROM_PROTOCOL_INFO, WSAEPROTONOSUPPORT, "ip-protocol-range"},
+      });
   check(rows);
 }
 
 TEST(SocketValidation, NameTables) {
   const std::vector<std::pair<std::string_view, int>> families = {
-      {"AF_UNSPEC", 0}, {"AF_INET", 2},      {"AF_IPX", 6},  {"AF_APPLETALK", 16},
+      {"AF_UNSPEC", 0},   {"AF_INET", 2},   {"AF_IPX", 6},   {"AF_APPLETALK", 16},
       {"AF_NETBIOS", 17}, {"AF_INET6", 23}, {"AF_IRDA", 26}, {"AF_BTH", 32}};
   ASSERT_EQ(sockgate::socketFamilies().size(), families.size());
   for (auto [name, value] : families) {
     EXPECT_EQ(sockgate::familyName(value), name);
     EXPECT_EQ(sockgate::familyValue(name), value);
   }
-  const std::vector<std::pair<std::string_view, int>> types = {
-      {"SOCK_STREAM", 1}, {"SOCK_DGRAM", 2}, {"SOCK_RAW", 3}, {"SOCK_RDM", 4}, {"SOCK_SEQPACKET", 5}};
+  const std::vector<std::pair<std::string_view, int>> types = {{"SOCK_STREAM", 1},
+                                                               {"SOCK_DGRAM", 2},
+                                                               {"SOCK_RAW", 3},
+                                                               {"SOCK_RDM", 4},
+                                                               {"SOCK_SEQPACKET", 5}};
   ASSERT_EQ(sockgate::socketTypes().size(), types.size());
   for (auto [name, value] : types) {
     EXPECT_EQ(sockgate::socketTypeName(value), name);
     EXPECT_EQ(sockgate::socketTypeValue(name), value);
   }
   const std::vector<std::pair<std::string_view, int>> protocols = {
-      {"IPPROTO_IP", 0},    {"IPPROTO_ICMP", 1},   {"IPPROTO_IGMP", 2}, {"IPPROTO_GGP", 3},
-      {"IPPROTO_IPV4", 4},  {"IPPROTO_TCP", 6},    {"IPPROTO_UDP", 17}, {"IPPROTO_IPV6", 41},
-      {"IPPROTO_ESP", 50},  {"IPPROTO_AH", 51},    {"IPPROTO_ICMPV6", 58}, {"IPPROTO_SCTP", 132},
+      {"IPPROTO_IP", 0},   {"IPPROTO_ICMP", 1}, {"IPPROTO_IGMP", 2},    {"IPPROTO_GGP", 3},
+      {"IPPROTO_IPV4", 4}, {"IPPROTO_TCP", 6},  {"IPPROTO_UDP", 17},    {"IPPROTO_IPV6", 41},
+      {"IPPROTO_ESP", 50}, {"IPPROTO_AH", 51},  {"IPPROTO_ICMPV6", 58}, {"IPPROTO_SCTP", 132},
       {"IPPROTO_RAW", 255}};
   for (auto [name, value] : protocols) {
     EXPECT_EQ(sockgate::protocolName(WS_AF_INET, value), name);
@@ -212,7 +226,8 @@ void checkTriple(int af, int type, int protocol, std::set<std::string_view>& rul
   // Deterministic.
   ASSERT_EQ(v, validateSocket(af, type, protocol));
   if (af == WS_AF_UNSPEC && protocol == 0) {
-    ASSERT_EQ(v, (std::unexpected(sockgate::SocketRejection{WSAEINVAL, "unspec-family-and-protocol"})));
+    ASSERT_EQ(
+        v, (std::unexpected(sockgate::SocketRejection{WSAEINVAL, "unspec-family-and-protocol"})));
     return;
   }
   if (!knownFamily(af)) {
@@ -236,9 +251,15 @@ void checkTriple(int af, int type, int protocol, std::set<std::string_view>& rul
   }
   // Accepted: the given fields are kept, the zero ones filled, and the triple
   // is one the page lists.
-  if (af != 0) { ASSERT_EQ(v->af, af); }
-  if (type != 0) { ASSERT_EQ(v->type, type); }
-  if (protocol != 0) { ASSERT_EQ(v->protocol, protocol); }
+  if (af != 0) {
+    ASSERT_EQ(v->af, af);
+  }
+  if (type != 0) {
+    ASSERT_EQ(v->type, type);
+  }
+  if (protocol != 0) {
+    ASSERT_EQ(v->protocol, protocol);
+  }
   const int a = v->af, t = v->type, p = v->protocol;
   const bool ip = a == WS_AF_INET || a == WS_AF_INET6;
   const bool listed = (ip && t == WS_SOCK_STREAM && p == WS_IPPROTO_TCP) ||

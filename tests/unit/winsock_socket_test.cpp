@@ -2,9 +2,16 @@
 // triple asks for (SO_DOMAIN/SO_TYPE/SO_PROTOCOL), every refusal is
 // validateSocket()'s or a documented kernel one, and WSAEMFILE / WSAEACCES
 // come from the kernel itself, in forked children (an fd limit; a real
-// privilege drop to nobody).
+// privilege drop to nobody). The errors that cannot be provoked on demand
+// (ENOBUFS, ENOMEM, ENFILE...) are returned by socket(2) through a seccomp
+// filter, again in a child.
+#include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -13,9 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cerrno>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -85,6 +91,40 @@ TEST(WinsockSocketNoStartup, NotInitialised) {
   EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
 }
 
+TEST(WinsockSocketNoStartup, CloseSocketNotInitialisedLeavesTheSocketOpen) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  WSASetLastError(0);
+  EXPECT_EQ(closesocket(fd), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSANOTINITIALISED);
+  EXPECT_EQ(fcntl(fd, F_GETFD), 0) << "closed anyway";
+  close(fd);
+}
+
+// closesocket() closes what WS_socket() made, and nothing that is not a socket.
+TEST_F(WinsockSocket, CloseSocketClosesSocketsOnly) {
+  int pipeFds[2];
+  ASSERT_EQ(pipe(pipeFds), 0);
+  WSASetLastError(0);
+  EXPECT_EQ(closesocket(pipeFds[0]), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+  EXPECT_EQ(fcntl(pipeFds[0], F_GETFD), 0) << "a pipe was closed";
+  close(pipeFds[0]);
+  close(pipeFds[1]);
+
+  const SOCKET s = WS_socket(WS_AF_INET6, WS_SOCK_DGRAM, 0);
+  ASSERT_NE(s, INVALID_SOCKET) << WSAGetLastError();
+  ASSERT_EQ(closesocket(s), 0);
+  errno = 0;
+  EXPECT_EQ(fcntl(s, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+  WSASetLastError(0);
+  EXPECT_EQ(closesocket(s), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+  EXPECT_EQ(closesocket(INVALID_SOCKET), SOCKET_ERROR);
+  EXPECT_EQ(WSAGetLastError(), WSAENOTSOCK);
+}
+
 TEST_F(WinsockSocket, CreatesWhatTheWindowsTripleAsks) {
   struct Case {
     int af, type, protocol;
@@ -97,6 +137,7 @@ TEST_F(WinsockSocket, CreatesWhatTheWindowsTripleAsks) {
       {WS_AF_UNSPEC, 0, WS_IPPROTO_TCP, {AF_INET, SOCK_STREAM, IPPROTO_TCP}},
       {WS_AF_INET, WS_SOCK_DGRAM, 0, {AF_INET, SOCK_DGRAM, IPPROTO_UDP}},
       {WS_AF_UNSPEC, WS_SOCK_DGRAM, WS_IPPROTO_UDP, {AF_INET, SOCK_DGRAM, IPPROTO_UDP}},
+      {WS_AF_UNSPEC, 0, WS_IPPROTO_UDP, {AF_INET, SOCK_DGRAM, IPPROTO_UDP}},
       // AF_INET6 is 23 on Windows and 10 on Linux.
       {WS_AF_INET6, WS_SOCK_STREAM, 0, {AF_INET6, SOCK_STREAM, IPPROTO_TCP}},
       {WS_AF_INET6, 0, WS_IPPROTO_UDP, {AF_INET6, SOCK_DGRAM, IPPROTO_UDP}},
@@ -121,6 +162,9 @@ TEST_F(WinsockSocket, RawSocketsWithThePrivilege) {
       {WS_AF_UNSPEC, WS_SOCK_RAW, WS_IPPROTO_ICMPV6, {AF_INET6, SOCK_RAW, IPPROTO_ICMPV6}},
       {WS_AF_INET6, 0, WS_IPPROTO_ICMPV6, {AF_INET6, SOCK_RAW, IPPROTO_ICMPV6}},
       {WS_AF_INET, WS_SOCK_RAW, WS_IPPROTO_RAW, {AF_INET, SOCK_RAW, IPPROTO_RAW}},
+      // Wine's test_WSASocket: what Windows gives for these two.
+      {WS_AF_UNSPEC, 0, WS_IPPROTO_RAW, {AF_INET, SOCK_RAW, IPPROTO_RAW}},
+      {WS_AF_INET, WS_SOCK_RAW, WS_IPPROTO_TCP, {AF_INET, SOCK_RAW, IPPROTO_TCP}},
   };
   for (const auto& c : cases) {
     const Made m = expectSocket(c.af, c.type, c.protocol);
@@ -135,7 +179,8 @@ TEST_F(WinsockSocket, ValidationErrorsAreValidateSocketsAndFamiliesWithoutProvid
   expectError(WS_AF_INET, WS_SOCK_STREAM, WS_IPPROTO_UDP, WSAEPROTONOSUPPORT);
   expectError(WS_AF_INET, -1, 0, WSAESOCKTNOSUPPORT);
   expectError(-1, WS_SOCK_STREAM, WS_IPPROTO_UDP, WSAEAFNOSUPPORT);
-  expectError(10, WS_SOCK_STREAM, 0, WSAEAFNOSUPPORT);  // Linux's AF_INET6 number is not a Windows family
+  expectError(10, WS_SOCK_STREAM, 0,
+              WSAEAFNOSUPPORT);  // Linux's AF_INET6 number is not a Windows family
   expectError(WS_AF_IPX, WS_SOCK_DGRAM, 0, WSAEAFNOSUPPORT);
   expectError(WS_AF_APPLETALK, WS_SOCK_STREAM, 0, WSAEAFNOSUPPORT);
   // Valid on Windows with the provider installed; no provider on Linux.
@@ -167,7 +212,8 @@ TEST_F(WinsockSocket, WholeGridAgreesWithValidation) {
   for (int af = -2; af <= 40; ++af)
     for (int type = -2; type <= 8; ++type)
       for (int p : protocols) {
-        const std::string where = std::to_string(af) + "," + std::to_string(type) + "," + std::to_string(p);
+        const std::string where =
+            std::to_string(af) + "," + std::to_string(type) + "," + std::to_string(p);
         const auto v = sockgate::validateSocket(af, type, p);
         WSASetLastError(0);
         const SOCKET s = WS_socket(af, type, p);
@@ -180,7 +226,9 @@ TEST_F(WinsockSocket, WholeGridAgreesWithValidation) {
         if (s != INVALID_SOCKET) {
           ++created;
           const int domain = sockOpt(s, SO_DOMAIN);
-          ASSERT_EQ(domain, v->af == WS_AF_INET ? AF_INET : v->af == WS_AF_INET6 ? AF_INET6 : AF_BLUETOOTH)
+          ASSERT_EQ(domain, v->af == WS_AF_INET    ? AF_INET
+                            : v->af == WS_AF_INET6 ? AF_INET6
+                                                   : AF_BLUETOOTH)
               << where;
           ASSERT_EQ(sockOpt(s, SO_TYPE), v->type) << where;
           if (domain != AF_BLUETOOTH) {
@@ -191,16 +239,23 @@ TEST_F(WinsockSocket, WholeGridAgreesWithValidation) {
         }
         switch (err) {
           case WSAEAFNOSUPPORT:
-            ASSERT_TRUE(v->af == WS_AF_NETBIOS || v->af == WS_AF_IRDA || v->af == WS_AF_BTH) << where;
+            ASSERT_TRUE(v->af == WS_AF_NETBIOS || v->af == WS_AF_IRDA || v->af == WS_AF_BTH)
+                << where;
             break;
-          case WSAESOCKTNOSUPPORT: ASSERT_EQ(v->type, WS_SOCK_RDM) << where; break;
+          case WSAESOCKTNOSUPPORT:
+            ASSERT_EQ(v->type, WS_SOCK_RDM) << where;
+            break;
           case WSAEPROTONOSUPPORT:
             // Linux has no raw socket for IPPROTO_IP: Windows sniffers' triple.
             ASSERT_EQ(v->type, WS_SOCK_RAW) << where;
             ASSERT_EQ(v->protocol, 0) << where;
             break;
-          case WSAEACCES: ASSERT_FALSE(rawAllowed) << where; ASSERT_EQ(v->type, WS_SOCK_RAW) << where; break;
-          default: FAIL() << where << ": undocumented " << err;
+          case WSAEACCES:
+            ASSERT_FALSE(rawAllowed) << where;
+            ASSERT_EQ(v->type, WS_SOCK_RAW) << where;
+            break;
+          default:
+            FAIL() << where << ": undocumented " << err;
         }
       }
   EXPECT_GT(created, 0u);
@@ -210,8 +265,8 @@ TEST_F(WinsockSocket, OutOfDescriptorsIsWSAEMFILE) {
   const int rc = inChild([] {
     const rlimit lim{16, 16};
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return 10;
-    // Fill every descriptor below the limit.
-    while (dup(0) >= 0) {
+    // Fill every descriptor below the limit (not with dup(0): stdin may be closed).
+    while (open("/dev/null", O_RDONLY) >= 0) {
     }
     if (errno != EMFILE) return 11;
     WSASetLastError(0);
@@ -224,6 +279,75 @@ TEST_F(WinsockSocket, OutOfDescriptorsIsWSAEMFILE) {
     return 0;
   });
   EXPECT_EQ(rc, 0);
+}
+
+#if defined(__x86_64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+#else
+constexpr uint32_t kAuditArch = 0;
+#endif
+
+// From now on every socket(2) of this process fails with err: the kernel
+// answers the call itself, as it would when out of memory or file slots.
+bool failSocketCallsWith(int err) {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K,
+               SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+// Every errno socket(2) documents, and one it does not, for arguments that
+// passed validation: the WSA code the page lists for it.
+TEST_F(WinsockSocket, KernelErrnosBecomeThePagesCodes) {
+  if (kAuditArch == 0) GTEST_SKIP() << "no seccomp arch constant for this machine";
+  struct Case {
+    int af, type, protocol;
+    int err;
+    int wsaError;
+  };
+  constexpr int kInet = WS_AF_INET, kStream = WS_SOCK_STREAM, kTcp = WS_IPPROTO_TCP;
+  const std::vector<Case> cases = {
+      {kInet, kStream, kTcp, ENOBUFS, WSAENOBUFS},
+      {kInet, kStream, kTcp, ENOMEM, WSAENOBUFS},
+      {kInet, kStream, kTcp, EMFILE, WSAEMFILE},
+      {kInet, kStream, kTcp, ENFILE, WSAEMFILE},  // the system-wide table: no descriptor either
+      {kInet, WS_SOCK_RAW, WS_IPPROTO_ICMP, EPERM, WSAEACCES},
+      {kInet, WS_SOCK_RAW, WS_IPPROTO_ICMP, EACCES, WSAEACCES},
+      {WS_AF_INET6, kStream, kTcp, EAFNOSUPPORT, WSAEAFNOSUPPORT},  // ipv6.disable=1
+      {kInet, WS_SOCK_RAW, 0, EPROTONOSUPPORT, WSAEPROTONOSUPPORT},
+      {kInet, kStream, kTcp, ESOCKTNOSUPPORT, WSAESOCKTNOSUPPORT},
+      {kInet, kStream, kTcp, EINVAL, WSAESOCKTNOSUPPORT},
+      // A kernel without Bluetooth sockets: the family has no provider.
+      {WS_AF_BTH, kStream, BTHPROTO_RFCOMM, ESOCKTNOSUPPORT, WSAEAFNOSUPPORT},
+      {WS_AF_BTH, kStream, BTHPROTO_RFCOMM, EPROTONOSUPPORT, WSAEAFNOSUPPORT},
+      {kInet, kStream, kTcp, ENETDOWN, WSAENETDOWN},
+      {kInet, kStream, kTcp, EIO, WSAENETDOWN},  // not in socket(2): still a code the page lists
+  };
+  constexpr int kWsaBase = 10000;  // WSABASEERR: every WSA code here is base + 1..107
+  constexpr int kCreated = 200, kNoFilter = 201, kRealSocketWorks = 202;
+  for (const auto& c : cases) {
+    const int rc = inChild([&c] {
+      if (!failSocketCallsWith(c.err)) return kNoFilter;
+      // The filter answers, not the network stack: a plain socket fails the same way.
+      if (::socket(AF_INET, SOCK_DGRAM, 0) >= 0 || errno != c.err) return kRealSocketWorks;
+      WSASetLastError(0);
+      if (WS_socket(c.af, c.type, c.protocol) != INVALID_SOCKET) return kCreated;
+      return WSAGetLastError() - kWsaBase;
+    });
+    EXPECT_EQ(rc + kWsaBase, c.wsaError) << "errno " << c.err << " for " << c.af << "," << c.type
+                                         << "," << c.protocol << " (child exit " << rc << ")";
+  }
 }
 
 // A raw socket for a process that really lost the privilege: the kernel's
@@ -243,7 +367,8 @@ TEST_F(WinsockSocket, RawSocketWithoutPrivilegeIsWSAEACCES) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2]{};
     if (syscall(SYS_capget, &header, data) != 0) return 26;
-    if (data[0].effective != 0 || data[1].effective != 0 || data[0].permitted != 0 || data[1].permitted != 0)
+    if (data[0].effective != 0 || data[1].effective != 0 || data[0].permitted != 0 ||
+        data[1].permitted != 0)
       return 27;
     // The kernel refuses it by itself...
     if (::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) >= 0) return 28;

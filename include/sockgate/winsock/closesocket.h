@@ -1,8 +1,8 @@
 /* closesocket(): closes s; overlapped operations still pending on it
  * complete with WSA_OPERATION_ABORTED first. 0, or SOCKET_ERROR with
- * WSAENOTSOCK / WSANOTINITIALISED.
- * (Minimal version owned by the WSAIoctl part; the full Winsock socket()
- * family supersedes it and calls the same abort hook.) */
+ * WSAENOTSOCK / WSANOTINITIALISED. Defined with WS_socket() in
+ * src/compat/winsock_socket.cpp; sockgate/winsock/socket.h includes this
+ * header, so the pair comes together. */
 #ifndef SOCKGATE_WINSOCK_CLOSESOCKET_H
 #define SOCKGATE_WINSOCK_CLOSESOCKET_H
 

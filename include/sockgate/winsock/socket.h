@@ -3,11 +3,14 @@
  * socket descriptor, or INVALID_SOCKET with the WSA code in WSAGetLastError():
  * WSANOTINITIALISED, WSAEINVAL, WSAEAFNOSUPPORT, WSAESOCKTNOSUPPORT,
  * WSAEPROTONOSUPPORT, WSAEMFILE, WSAENOBUFS, WSAEACCES (raw socket without
- * the privilege). Named WS_socket, as in Wine, so it cannot collide with
- * libc's socket(). See docs/winsock.md, "socket()". */
+ * the privilege), WSAENETDOWN (an errno socket(2) does not document).
+ * Named WS_socket, as in Wine, so it cannot collide with libc's socket().
+ * Close what it returns with closesocket(), declared in closesocket.h and
+ * included here. See docs/winsock.md, "socket()". */
 #ifndef SOCKGATE_WINSOCK_SOCKET_H
 #define SOCKGATE_WINSOCK_SOCKET_H
 
+#include "sockgate/winsock/closesocket.h"
 #include "sockgate/winsock/types.h"
 
 #ifdef __cplusplus
