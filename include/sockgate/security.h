@@ -7,41 +7,25 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "sockgate/unique_fd.h"
+#include "sockgate/endpoint.h"
 #include "sockgate/error.h"
+#include "sockgate/unique_fd.h"
 
 namespace sockgate {
 
-// An IP address and port. IPv4-mapped IPv6 addresses are normalised to
-// AF_INET, because that is the family the kernel's IPsec and socket lookups
-// use for such a flow.
-struct IpEndpoint {
-  int family = AF_UNSPEC;            // AF_INET or AF_INET6
-  std::array<uint8_t, 16> address{};  // network order; IPv4 uses the first 4 bytes
-  uint16_t port = 0;                 // host order
-  uint32_t scopeId = 0;              // IPv6 link-local scope
-
-  [[nodiscard]] static Result<IpEndpoint> fromSockaddr(const sockaddr* sa, socklen_t len);
-  [[nodiscard]] static Result<IpEndpoint> parse(const std::string& text);  // "1.2.3.4:80", "[::1]:80"
-  [[nodiscard]] sockaddr_storage toSockaddr(socklen_t* len) const;
-  [[nodiscard]] std::string addressString() const;
-  [[nodiscard]] std::string toString() const;  // "127.0.0.1:80", "[::1]:80"
-  [[nodiscard]] bool isAnyAddress() const;
-  bool operator==(const IpEndpoint&) const = default;
-};
-
-// One end-to-end flow as seen from the queried socket.
+// One end-to-end flow as seen from the queried socket. IPv4-mapped IPv6
+// addresses are normalised to AF_INET (Endpoint::unmapped), because that is
+// the family the kernel's IPsec and socket lookups use for such a flow.
 struct Flow {
   int protocol = 0;  // IPPROTO_TCP / IPPROTO_UDP
-  IpEndpoint local;
-  IpEndpoint remote;
+  Endpoint local;
+  Endpoint remote;
 };
 
 // The Windows SOCKET_SECURITY_PROTOCOL values that a Linux answer can take.
@@ -66,8 +50,8 @@ struct IpsecSa {
   uint32_t spi = 0;  // host order
   uint32_t reqid = 0;
   int family = AF_UNSPEC;
-  IpEndpoint source;       // SA outer source (port 0)
-  IpEndpoint destination;  // SA outer destination (port 0)
+  Endpoint source;             // SA outer source (port 0)
+  Endpoint destination;        // SA outer destination (port 0)
   std::string aead;            // "rfc4106(gcm(aes))", empty if none
   std::string encryption;      // "cbc(aes)", "ecb(cipher_null)", empty if none
   std::string authentication;  // "hmac(sha256)", empty if none
@@ -163,8 +147,9 @@ struct PeerResolver {
 
 struct QueryOptions {
   // The peer of a UDP socket (the Winsock template's PeerAddress); for a
-  // connected socket getpeername() is used when this is empty.
-  std::optional<IpEndpoint> peer;
+  // connected socket getpeername() is used when this is empty. A v4-mapped
+  // address is taken as the IPv4 one (see Flow).
+  std::optional<Endpoint> peer;
   bool wantPeerProcess = true;
   bool wantPidfd = true;
   bool wantIpsec = true;
@@ -202,7 +187,7 @@ struct OwnedSocket {
   pid_t pid = 0;
   int fd = -1;
 };
-[[nodiscard]] Result<OwnedSocket> socketByTuple(const IpEndpoint& local, const IpEndpoint& remote,
+[[nodiscard]] Result<OwnedSocket> socketByTuple(const Endpoint& local, const Endpoint& remote,
                                                 int protocol = 6 /* IPPROTO_TCP */);
 
 }  // namespace sockgate

@@ -45,9 +45,9 @@ int runQueryCommand(const QueryCommand& command) {
     what = fmt::format("pid {} fd {}", command.pid, command.fd);
   } else if (command.tcp.size() == 2 || command.udp.size() == 2) {
     const auto& ends = command.tcp.size() == 2 ? command.tcp : command.udp;
-    auto local = IpEndpoint::parse(ends[0]);
+    auto local = Endpoint::parse(ends[0]);
     if (!local) return failWith("query: " + local.error().message());
-    auto remote = IpEndpoint::parse(ends[1]);
+    auto remote = Endpoint::parse(ends[1]);
     if (!remote) return failWith("query: " + remote.error().message());
     auto owned = socketByTuple(*local, *remote, command.tcp.size() == 2 ? IPPROTO_TCP : IPPROTO_UDP);
     if (!owned) return failWith("query: " + owned.error().message());

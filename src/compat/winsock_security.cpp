@@ -25,7 +25,7 @@ constexpr ULONG kInfoSize = sizeof(SOCKET_SECURITY_QUERY_INFO);
 // family field; only the family numbers differ (AF_INET6 is 23).
 struct PeerAddressCheck {
   int wsaError = 0;
-  std::optional<sockgate::IpEndpoint> endpoint;
+  std::optional<sockgate::Endpoint> endpoint;
 };
 
 PeerAddressCheck convertPeerAddress(const SOCKADDR_STORAGE& storage, bool required) {
@@ -46,18 +46,16 @@ PeerAddressCheck convertPeerAddress(const SOCKADDR_STORAGE& storage, bool requir
     out.wsaError = WSAEAFNOSUPPORT;
     return out;
   }
-  auto endpoint = sockgate::IpEndpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&linux), len);
-  if (!endpoint) {
-    out.wsaError = WSAEAFNOSUPPORT;
-    return out;
-  }
+  // A v4-mapped address names an IPv4 peer (and is fine for an AF_INET socket).
+  const auto endpoint =
+      sockgate::Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&linux), len).unmapped();
   // "must specify an address family of AF_INET or AF_INET6 along with peer
   // IP address and port number".
-  if (required && (endpoint->isAnyAddress() || endpoint->port == 0)) {
+  if (required && (endpoint.isAnyAddress() || endpoint.port() == 0)) {
     out.wsaError = WSAEINVAL;
     return out;
   }
-  out.endpoint = *endpoint;
+  out.endpoint = endpoint;
   return out;
 }
 
@@ -129,7 +127,8 @@ extern "C" INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY
   }
   const PeerAddressCheck peer = convertPeerAddress(query.PeerAddress, !isTcp);
   if (peer.wsaError != 0) return failWith(peer.wsaError);
-  if (peer.endpoint && family == AF_INET && peer.endpoint->family == AF_INET6) return failWith(WSAEAFNOSUPPORT);
+  if (peer.endpoint && family == AF_INET && peer.endpoint->family() == AF_INET6)
+    return failWith(WSAEAFNOSUPPORT);
 
   // Sizing: a NULL or short buffer gets the size it needs.
   if (SecurityQueryInfo == nullptr || *SecurityQueryInfoLen < kInfoSize) {

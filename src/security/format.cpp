@@ -64,14 +64,17 @@ std::string spiText(uint32_t spi) {
   return buf;
 }
 
+// An SA's outer address; "?" when the kernel gave a family we do not read.
+std::string saAddress(const Endpoint& address) { return address.empty() ? "?" : address.address(); }
+
 nlohmann::json saJson(const IpsecSa& sa) {
   nlohmann::json j;
   j["proto"] = protoName(sa.proto);
   j["mode"] = modeName(sa.mode);
   j["spi"] = spiText(sa.spi);
   j["reqid"] = sa.reqid;
-  j["src"] = sa.source.addressString();
-  j["dst"] = sa.destination.addressString();
+  j["src"] = saAddress(sa.source);
+  j["dst"] = saAddress(sa.destination);
   if (!sa.aead.empty()) j["aead"] = sa.aead;
   if (!sa.encryption.empty()) j["enc"] = sa.encryption;
   if (!sa.authentication.empty()) j["auth"] = sa.authentication;
@@ -101,8 +104,8 @@ nlohmann::json ktlsJson(const std::optional<KtlsDirection>& d) {
 }
 
 std::string saLine(const IpsecSa& sa) {
-  std::string out = protoName(sa.proto) + " " + modeName(sa.mode) + " spi " + spiText(sa.spi) + " " +
-                    sa.source.addressString() + " -> " + sa.destination.addressString();
+  std::string out = protoName(sa.proto) + " " + modeName(sa.mode) + " spi " + spiText(sa.spi) +
+                    " " + saAddress(sa.source) + " -> " + saAddress(sa.destination);
   if (!sa.aead.empty()) out += " aead " + sa.aead;
   if (!sa.encryption.empty()) out += " enc " + sa.encryption;
   if (!sa.authentication.empty()) out += " auth " + sa.authentication;

@@ -10,8 +10,8 @@
 #include <functional>
 #include <span>
 
-#include "common/unique_fd.h"
 #include "sockgate/error.h"
+#include "sockgate/unique_fd.h"
 
 namespace sockgate::security {
 

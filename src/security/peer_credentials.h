@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "common/unique_fd.h"
 #include "sockgate/error.h"
+#include "sockgate/unique_fd.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77  // Linux 6.5; asm-generic value (headers of 6.1 lack it)

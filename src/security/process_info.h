@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "common/unique_fd.h"
 #include "sockgate/security.h"
+#include "sockgate/unique_fd.h"
 
 namespace sockgate::security {
 

@@ -19,7 +19,7 @@ Result<UniqueFd> socketOfProcess(pid_t pid, int fd) {
   return socket;
 }
 
-Result<OwnedSocket> socketByTuple(const IpEndpoint& local, const IpEndpoint& remote, int protocol) {
+Result<OwnedSocket> socketByTuple(const Endpoint& local, const Endpoint& remote, int protocol) {
   const std::string what = (protocol == IPPROTO_UDP ? "udp " : "tcp ") + local.toString() + " -> " + remote.toString();
   auto found = security::findInetSocket(protocol, local, remote);
   if (!found) return std::unexpected(std::move(found.error()));

@@ -7,51 +7,40 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 namespace sockgate::security {
 namespace {
 
-IpEndpoint endpointFromDiag(int family, const __be32 (&address)[4], __be16 port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = port;
-    std::memcpy(&in->sin_addr, address, 4);
-    len = sizeof(*in);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = port;
-    std::memcpy(&in6->sin6_addr, address, 16);
-    len = sizeof(*in6);
-  }
-  auto endpoint = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-  return endpoint ? *endpoint : IpEndpoint{};
+Endpoint endpointFromDiag(int family, const __be32 (&address)[4], __be16 port) {
+  std::array<uint8_t, 16> bytes{};
+  std::memcpy(bytes.data(), address, bytes.size());
+  return Endpoint::fromAddressBytes(family, bytes, ntohs(port)).unmapped();
 }
 
-void putEndpoint(const IpEndpoint& endpoint, __be32 (&address)[4], __be16* port) {
-  std::memcpy(address, endpoint.address.data(), endpoint.family == AF_INET ? 4 : 16);
-  *port = htons(endpoint.port);
+void putEndpoint(const Endpoint& endpoint, __be32 (&address)[4], __be16* port) {
+  const auto bytes = endpoint.addressBytes();
+  std::memcpy(address, bytes.data(), bytes.size());
+  *port = htons(endpoint.port());
 }
 
-bool sameAddress(const IpEndpoint& a, const IpEndpoint& b) {
-  return a.family == b.family && std::memcmp(a.address.data(), b.address.data(), a.family == AF_INET ? 4 : 16) == 0;
+bool sameAddress(const Endpoint& a, const Endpoint& b) {
+  return a.family() == b.family() && a.addressBytes() == b.addressBytes();
 }
 
 }  // namespace
 
-std::vector<uint32_t> buildInetDiagRequest(int protocol, const IpEndpoint& local, const IpEndpoint& remote) {
+std::vector<uint32_t> buildInetDiagRequest(int protocol, const Endpoint& local,
+                                           const Endpoint& remote) {
   std::vector<uint32_t> buffer((MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(inet_diag_req_v2)) + 3) / 4);
   nlmsghdr* header = mnl_nlmsg_put_header(buffer.data());
   header->nlmsg_type = SOCK_DIAG_BY_FAMILY;
   // No NLM_F_DUMP: an exact lookup of one socket (sock_diag(7)).
   header->nlmsg_flags = NLM_F_REQUEST;
   auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(header, sizeof(inet_diag_req_v2)));
-  req->sdiag_family = static_cast<uint8_t>(local.family);
+  req->sdiag_family = static_cast<uint8_t>(local.family());
   req->sdiag_protocol = static_cast<uint8_t>(protocol);
   req->idiag_states = ~0U;
   req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
@@ -109,26 +98,32 @@ Result<BatchEnd> parseInetDiagBatch(std::span<const uint8_t> bytes, std::vector<
   });
 }
 
-bool replyMatches(int protocol, const InetDiagSocket& reply, const IpEndpoint& local, const IpEndpoint& remote) {
-  if (reply.local.port != local.port) return false;
+bool replyMatches(int protocol, const InetDiagSocket& reply, const Endpoint& local,
+                  const Endpoint& remote) {
+  if (reply.local.port() != local.port()) return false;
   if (protocol == IPPROTO_TCP) {
     if (reply.state == TCP_LISTEN) return false;
-    return sameAddress(reply.local, local) && sameAddress(reply.remote, remote) && reply.remote.port == remote.port;
+    return sameAddress(reply.local, local) && sameAddress(reply.remote, remote) &&
+           reply.remote.port() == remote.port();
   }
   // UDP: the socket that receives remote's datagrams: bound to local's
   // address or the wildcard, connected to remote or not connected at all.
   const bool localOk = sameAddress(reply.local, local) || reply.local.isAnyAddress();
-  const bool remoteOk = (sameAddress(reply.remote, remote) && reply.remote.port == remote.port) ||
-                        (reply.remote.isAnyAddress() && reply.remote.port == 0);
+  const bool remoteOk =
+      (sameAddress(reply.remote, remote) && reply.remote.port() == remote.port()) ||
+      (reply.remote.isAnyAddress() && reply.remote.port() == 0);
   return localOk && remoteOk;
 }
 
-Result<std::optional<InetDiagSocket>> findInetSocket(int protocol, const IpEndpoint& local,
-                                                     const IpEndpoint& remote) {
+Result<std::optional<InetDiagSocket>> findInetSocket(int protocol, const Endpoint& localEnd,
+                                                     const Endpoint& remoteEnd) {
   if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) {
     return fail(EPROTONOSUPPORT, "sock_diag lookup: protocol " + std::to_string(protocol));
   }
-  if (local.family != remote.family) return fail(EINVAL, "sock_diag lookup: mixed address families");
+  const Endpoint local = localEnd.unmapped();
+  const Endpoint remote = remoteEnd.unmapped();
+  if (local.family() != remote.family())
+    return fail(EINVAL, "sock_diag lookup: mixed address families");
   auto channel = NetlinkChannel::open(NETLINK_SOCK_DIAG, "sock_diag lookup");
   if (!channel) return std::unexpected(std::move(channel.error()));
   auto request = buildInetDiagRequest(protocol, local, remote);

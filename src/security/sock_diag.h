@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "security/netlink.h"
+#include "sockgate/endpoint.h"
 #include "sockgate/security.h"
 
 namespace sockgate::security {
@@ -19,8 +20,8 @@ namespace sockgate::security {
 struct InetDiagSocket {
   int family = 0;  // of the socket itself (AF_INET6 for a dual-stack socket)
   uint8_t state = 0;
-  IpEndpoint local;   // normalised: v4-mapped addresses become AF_INET
-  IpEndpoint remote;
+  Endpoint local;  // normalised: v4-mapped addresses become AF_INET
+  Endpoint remote;
   uint32_t uid = 0;
   uint64_t inode = 0;
   uint64_t cookie = 0;
@@ -30,8 +31,8 @@ struct InetDiagSocket {
 // The request that looks up the socket whose local end is `local` and remote
 // end is `remote`. TCP and UDP fill inet_diag_sockid in opposite orders (the
 // kernel's udp_dump_one swaps src and dst "for historical reasons").
-[[nodiscard]] std::vector<uint32_t> buildInetDiagRequest(int protocol, const IpEndpoint& local,
-                                                         const IpEndpoint& remote);
+[[nodiscard]] std::vector<uint32_t> buildInetDiagRequest(int protocol, const Endpoint& local,
+                                                         const Endpoint& remote);
 
 [[nodiscard]] Result<std::optional<InetDiagSocket>> parseInetDiagMessage(const nlmsghdr& message);
 [[nodiscard]] Result<BatchEnd> parseInetDiagBatch(std::span<const uint8_t> bytes,
@@ -40,11 +41,14 @@ struct InetDiagSocket {
 // Whether a reply is the socket asked for: the kernel's TCP lookup falls back
 // to a listener and its UDP lookup to a wildcard-bound socket; a listener is
 // never the peer of a flow, a wildcard UDP socket is.
-[[nodiscard]] bool replyMatches(int protocol, const InetDiagSocket& reply, const IpEndpoint& local,
-                                const IpEndpoint& remote);
+[[nodiscard]] bool replyMatches(int protocol, const InetDiagSocket& reply, const Endpoint& local,
+                                const Endpoint& remote);
 
 // Empty when no such socket exists in the caller's network namespace.
-[[nodiscard]] Result<std::optional<InetDiagSocket>> findInetSocket(int protocol, const IpEndpoint& local,
-                                                                   const IpEndpoint& remote);
+// v4-mapped ends are looked up as IPv4 (Endpoint::unmapped), as the kernel
+// sees the flow.
+[[nodiscard]] Result<std::optional<InetDiagSocket>> findInetSocket(int protocol,
+                                                                   const Endpoint& local,
+                                                                   const Endpoint& remote);
 
 }  // namespace sockgate::security

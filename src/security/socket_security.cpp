@@ -144,22 +144,17 @@ ResolverRegistry& registry() {
 
 // The source address the kernel would use towards `remote` (for a socket
 // bound to the wildcard): connect() on a UDP socket routes without sending.
-Result<IpEndpoint> sourceAddressTowards(const IpEndpoint& remote, uint16_t localPort) {
-  UniqueFd probe(::socket(remote.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+Result<Endpoint> sourceAddressTowards(const Endpoint& remote, uint16_t localPort) {
+  UniqueFd probe(::socket(remote.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!probe) return failErrno("route probe socket");
-  socklen_t len = 0;
-  const sockaddr_storage to = remote.toSockaddr(&len);
-  if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&to), len) != 0) {
+  if (::connect(probe.get(), remote.sockaddrPtr(), remote.length()) != 0) {
     return failErrno("route to " + remote.toString());
   }
-  sockaddr_storage local{};
-  len = sizeof(local);
-  if (::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0) {
-    return failErrno("route probe getsockname");
-  }
-  auto endpoint = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&local), len);
-  if (endpoint) endpoint->port = localPort;
-  return endpoint;
+  auto endpoint = localEndpoint(probe.get());
+  if (!endpoint) return std::unexpected(std::move(endpoint.error()));
+  Endpoint source = endpoint->unmapped();
+  source.setPort(localPort);
+  return source;
 }
 
 // Why a connection-oriented socket has no peer: reset (the Windows
@@ -191,26 +186,22 @@ Status pendingDatagramError(int fd) {
 Result<Flow> flowOf(int fd, int protocol, const QueryOptions& options) {
   Flow flow;
   flow.protocol = protocol;
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return failErrno("getsockname");
-  auto local = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  // Only AF_INET/AF_INET6 sockets get here: both names are IP endpoints.
+  auto local = localEndpoint(fd);
   if (!local) return std::unexpected(std::move(local.error()));
-  flow.local = *local;
+  flow.local = local->unmapped();
   if (options.peer) {
-    flow.remote = *options.peer;
+    flow.remote = options.peer->unmapped();
   } else {
-    len = sizeof(ss);
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-      if (errno == ENOTCONN) return std::unexpected(noPeerError(fd, protocol));
-      return failErrno("getpeername");
+    auto remote = remoteEndpoint(fd);
+    if (!remote) {
+      if (remote.error().code == ENOTCONN) return std::unexpected(noPeerError(fd, protocol));
+      return std::unexpected(std::move(remote.error()));
     }
-    auto remote = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    if (!remote) return std::unexpected(std::move(remote.error()));
-    flow.remote = *remote;
+    flow.remote = remote->unmapped();
   }
-  if (flow.local.isAnyAddress() || flow.local.family != flow.remote.family) {
-    auto source = sourceAddressTowards(flow.remote, flow.local.port);
+  if (flow.local.isAnyAddress() || flow.local.family() != flow.remote.family()) {
+    auto source = sourceAddressTowards(flow.remote, flow.local.port());
     if (!source) return std::unexpected(std::move(source.error()));
     flow.local = *source;
   }

@@ -382,12 +382,12 @@ Result<std::vector<XfrmState>> dumpXfrmStates() {
 
 DirectedFlow outboundOf(const Flow& flow) {
   DirectedFlow d;
-  d.family = flow.local.family;
+  d.family = flow.local.family();
   d.proto = static_cast<uint8_t>(flow.protocol);
-  d.saddr = flow.local.address;
-  d.daddr = flow.remote.address;
-  d.sport = flow.local.port;
-  d.dport = flow.remote.port;
+  d.saddr = flow.local.addressBytes();
+  d.daddr = flow.remote.addressBytes();
+  d.sport = flow.local.port();
+  d.dport = flow.remote.port();
   return d;
 }
 
@@ -417,10 +417,8 @@ IpsecSa toIpsecSa(const XfrmState& state) {
   sa.spi = state.spi;
   sa.reqid = state.reqid;
   sa.family = state.family;
-  sa.source.family = state.family;
-  sa.source.address = state.saddr;
-  sa.destination.family = state.family;
-  sa.destination.address = state.daddr;
+  sa.source = Endpoint::fromAddressBytes(state.family, state.saddr);
+  sa.destination = Endpoint::fromAddressBytes(state.family, state.daddr);
   sa.aead = state.aead;
   sa.encryption = state.encryption;
   sa.authentication = state.authentication;

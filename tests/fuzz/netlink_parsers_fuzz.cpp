@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)parseXfrmPolicyBatch(bytes, policies);
   (void)parseXfrmStateBatch(bytes, states);
   (void)parseInetDiagBatch(bytes, sockets);
-  static const sockgate::Flow flow{6, *sockgate::IpEndpoint::parse("10.0.0.1:40000"),
-                                   *sockgate::IpEndpoint::parse("10.0.0.2:443")};
+  static const sockgate::Flow flow{6, *sockgate::Endpoint::parse("10.0.0.1:40000"),
+                                   *sockgate::Endpoint::parse("10.0.0.2:443")};
   (void)evaluateIpsec(policies, states, flow, {});
   for (const auto& s : sockets) (void)replyMatches(6, s, flow.local, flow.remote);
   return 0;

@@ -247,7 +247,7 @@ TEST_P(LoopbackTcp, PeerIsTheClientChild) {
   EXPECT_EQ(pidOf(result->peer->pidfd.get()), child->pid());
   ASSERT_TRUE(result->flow.has_value());
   EXPECT_EQ(result->flow->protocol, IPPROTO_TCP);
-  EXPECT_EQ(result->flow->local.family, c.clientFamily);  // v4-mapped normalised
+  EXPECT_EQ(result->flow->local.family(), c.clientFamily);  // v4-mapped normalised
   ASSERT_TRUE(result->ipsec.has_value());  // root: XFRM readable
   EXPECT_EQ(result->flags, 0u);
   EXPECT_EQ(result->protocol, SecurityProtocol::kNone);
@@ -286,7 +286,7 @@ TEST_F(SecurityQuery, UdpPeerFromTheTemplateAddress) {
   UniqueFd ours(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   ASSERT_EQ(bind(ours.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   QueryOptions options;
-  options.peer = *IpEndpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&peerAddress), len);
+  options.peer = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&peerAddress), len);
   auto result = querySocketSecurity(ours.get(), options);
   ASSERT_TRUE(result.has_value()) << result.error().message();
   ASSERT_TRUE(result->peer.has_value()) << formatSecurityTable(*result);
@@ -366,8 +366,8 @@ TEST_F(SecurityQuery, SocketOfAnotherProcessByPidFdAndByTuple) {
   sockaddr_storage peer{};
   socklen_t peerLen = sizeof(peer);
   getpeername(accepted.get(), reinterpret_cast<sockaddr*>(&peer), &peerLen);
-  const IpEndpoint clientEnd = *IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&peer), peerLen);
-  const IpEndpoint serverEnd = *IpEndpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&to), len);
+  const Endpoint clientEnd = Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&peer), peerLen);
+  const Endpoint serverEnd = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&to), len);
 
   auto byTuple = socketByTuple(clientEnd, serverEnd);
   ASSERT_TRUE(byTuple.has_value()) << byTuple.error().message();
@@ -376,7 +376,7 @@ TEST_F(SecurityQuery, SocketOfAnotherProcessByPidFdAndByTuple) {
   sockaddr_storage dupLocal{};
   socklen_t dupLen = sizeof(dupLocal);
   getsockname(byTuple->socket.get(), reinterpret_cast<sockaddr*>(&dupLocal), &dupLen);
-  EXPECT_EQ(*IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&dupLocal), dupLen), clientEnd);
+  EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&dupLocal), dupLen), clientEnd);
 
   auto byFd = socketOfProcess(child->pid(), byTuple->fd);
   ASSERT_TRUE(byFd.has_value()) << byFd.error().message();
@@ -385,7 +385,7 @@ TEST_F(SecurityQuery, SocketOfAnotherProcessByPidFdAndByTuple) {
   ASSERT_TRUE(result && result->peer);
   EXPECT_EQ(result->peer->pid, getpid());
 
-  auto missing = socketByTuple(clientEnd, *IpEndpoint::parse("127.0.0.1:1"));
+  auto missing = socketByTuple(clientEnd, *Endpoint::parse("127.0.0.1:1"));
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, ENOENT);
 }

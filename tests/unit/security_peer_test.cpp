@@ -215,28 +215,12 @@ TEST(Ktls, UlpNameAsTheKernelReturnsIt) {
   EXPECT_FALSE(ulpIsTls("espintcp\0\0\0\0\0\0\0\0"sv));
 }
 
-TEST(Endpoint, ParsesAndNormalisesMappedAddresses) {
-  auto v4 = IpEndpoint::parse("127.0.0.1:80");
-  ASSERT_TRUE(v4);
-  EXPECT_EQ(v4->family, AF_INET);
-  auto mapped = IpEndpoint::parse("[::ffff:10.1.2.3]:443");
-  ASSERT_TRUE(mapped);
-  EXPECT_EQ(mapped->family, AF_INET);
-  EXPECT_EQ(mapped->toString(), "10.1.2.3:443");
-  auto v6 = IpEndpoint::parse("[::1]:8080");
-  ASSERT_TRUE(v6);
-  EXPECT_EQ(v6->toString(), "[::1]:8080");
-  EXPECT_FALSE(IpEndpoint::parse("1.2.3.4"));
-  EXPECT_FALSE(IpEndpoint::parse("1.2.3.4:70000"));
-  EXPECT_FALSE(IpEndpoint::parse("nothost:1"));
-}
-
 TEST(Format, JsonAndTableCarryTheAnswer) {
   SocketSecurity s;
   s.family = AF_INET;
   s.protocol = SecurityProtocol::kIpsec;
   s.flags = kSecurityFlagSecured;
-  s.flow = Flow{IPPROTO_TCP, *IpEndpoint::parse("127.0.0.1:1"), *IpEndpoint::parse("127.0.0.1:2")};
+  s.flow = Flow{IPPROTO_TCP, *Endpoint::parse("127.0.0.1:1"), *Endpoint::parse("127.0.0.1:2")};
   IpsecStatus ipsec;
   ipsec.secured = true;
   ipsec.outbound.policyFound = true;

@@ -12,7 +12,7 @@ namespace {
 
 using sockgate::testing::NetlinkBuilder;
 
-IpEndpoint ep(const char* text) { return *IpEndpoint::parse(text); }
+Endpoint ep(const char* text) { return *Endpoint::parse(text); }
 
 const inet_diag_req_v2& requestOf(const std::vector<uint32_t>& buffer) {
   const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data());
@@ -87,7 +87,7 @@ TEST(SockDiagReply, DualStackSocketIsNormalisedToIpv4) {
   ASSERT_TRUE(parseInetDiagBatch(b.bytes(), out).has_value());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].family, AF_INET6);
-  EXPECT_EQ(out[0].local.family, AF_INET);
+  EXPECT_EQ(out[0].local.family(), AF_INET);
   EXPECT_TRUE(replyMatches(IPPROTO_TCP, out[0], ep("127.0.0.1:80"), ep("127.0.0.1:40000")));
 }
 

@@ -21,8 +21,8 @@ using sockgate::testing::v4;
 Flow tcpFlow(const char* local, uint16_t lport, const char* remote, uint16_t rport) {
   Flow f;
   f.protocol = IPPROTO_TCP;
-  f.local = *IpEndpoint::parse(std::string(local) + ":" + std::to_string(lport));
-  f.remote = *IpEndpoint::parse(std::string(remote) + ":" + std::to_string(rport));
+  f.local = *Endpoint::parse(std::string(local) + ":" + std::to_string(lport));
+  f.remote = *Endpoint::parse(std::string(remote) + ":" + std::to_string(rport));
   return f;
 }
 
@@ -403,7 +403,7 @@ TEST(XfrmEvaluate, TunnelModeUsesTheTemplateEndpoints) {
   EXPECT_TRUE(st.outbound.allTemplatesHaveSa);
   ASSERT_EQ(st.outbound.sas.size(), 1u);
   EXPECT_EQ(st.outbound.sas[0].mode, IpsecMode::kTunnel);
-  EXPECT_EQ(st.outbound.sas[0].destination.addressString(), "198.51.100.2");
+  EXPECT_EQ(st.outbound.sas[0].destination.address(), "198.51.100.2");
 }
 
 TEST(XfrmEvaluate, HigherPriorityBypassShadowsEspPolicy) {

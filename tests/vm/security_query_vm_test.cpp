@@ -74,12 +74,10 @@ std::string describe(const SocketSecurity& s) {
 
 // The template's PeerAddress in the Windows layout: the Linux sockaddr after
 // the family field, the family number Windows uses.
-SOCKADDR_STORAGE windowsAddress(const IpEndpoint& e) {
+SOCKADDR_STORAGE windowsAddress(const Endpoint& e) {
   SOCKADDR_STORAGE w{};
-  socklen_t len = 0;
-  const sockaddr_storage ss = e.toSockaddr(&len);
-  std::memcpy(&w, &ss, len);
-  w.ss_family = e.family == AF_INET ? WS_AF_INET : WS_AF_INET6;
+  std::memcpy(&w, e.sockaddrPtr(), e.length());
+  w.ss_family = e.family() == AF_INET ? WS_AF_INET : WS_AF_INET6;
   return w;
 }
 
@@ -95,7 +93,7 @@ struct Expect {
 // checks the Windows-visible answer; returns the C++ result for more checks.
 // `peer` is the UDP peer (the template's PeerAddress); empty for TCP.
 std::optional<SocketSecurity> queryBoth(Tally& t, const std::string& what, const std::string& ns,
-                                        int fd, const std::optional<IpEndpoint>& peer,
+                                        int fd, const std::optional<Endpoint>& peer,
                                         Expect expect) {
   InNetns in(ns);
   if (!in.ok()) {
@@ -178,13 +176,12 @@ void checkSa(Tally& t, const std::string& what, const IpsecDirection& d, const S
     const IpsecSa& sa = d.sas[0];
     seen = "proto " + std::to_string(sa.proto) + " mode " +
            std::to_string(static_cast<int>(sa.mode)) + " spi " + hex(sa.spi) + " aead '" + sa.aead +
-           "' enc '" + sa.encryption + "' auth '" + sa.authentication + "' " +
-           sa.source.addressString() + "->" + sa.destination.addressString() +
-           (sa.encrypts() ? " encrypts" : "");
+           "' enc '" + sa.encryption + "' auth '" + sa.authentication + "' " + sa.source.address() +
+           "->" + sa.destination.address() + (sa.encrypts() ? " encrypts" : "");
     ok = sa.proto == e.proto && sa.mode == IpsecMode::kTransport && sa.spi == e.spi &&
          sa.aead == e.aead && sa.encryption == e.encryption &&
-         sa.authentication == e.authentication && sa.source.addressString() == *e.source &&
-         sa.destination.addressString() == *e.destination;
+         sa.authentication == e.authentication && sa.source.address() == *e.source &&
+         sa.destination.address() == *e.destination;
   } else if (!d.sas.empty()) {
     seen = std::to_string(d.sas.size()) + " SAs";
   }
@@ -232,11 +229,11 @@ std::string pingPong(int a, int b, size_t bytes, std::chrono::milliseconds timeo
   return err;
 }
 
-IpEndpoint endpointOf(const std::string& address, uint16_t port) {
-  auto e = IpEndpoint::parse(address.find(':') != std::string::npos
-                                 ? "[" + address + "]:" + std::to_string(port)
-                                 : address + ":" + std::to_string(port));
-  return e ? *e : IpEndpoint{};
+Endpoint endpointOf(const std::string& address, uint16_t port) {
+  auto e = Endpoint::parse(address.find(':') != std::string::npos
+                               ? "[" + address + "]:" + std::to_string(port)
+                               : address + ":" + std::to_string(port));
+  return e ? *e : Endpoint{};
 }
 
 bool install(Tally& t, const std::string& what, const Side& side, const std::string& config) {
@@ -352,32 +349,32 @@ void checkOneDirection(Tally& t, const NetnsPair& net, const SaCase& c) {
 
 // A per-socket policy (IP_XFRM_POLICY / IPV6_XFRM_POLICY) requiring ESP for
 // exactly this socket's flow in direction `dir`.
-std::string setSocketPolicy(int fd, int family, uint8_t dir, const IpEndpoint& local,
-                            const IpEndpoint& remote, uint32_t reqid) {
+std::string setSocketPolicy(int fd, int family, uint8_t dir, const Endpoint& local,
+                            const Endpoint& remote, uint32_t reqid) {
   struct {
     xfrm_userpolicy_info info;
     xfrm_user_tmpl tmpl;
   } p{};
-  const IpEndpoint& src = dir == XFRM_POLICY_OUT ? local : remote;
-  const IpEndpoint& dst = dir == XFRM_POLICY_OUT ? remote : local;
+  const Endpoint& src = dir == XFRM_POLICY_OUT ? local : remote;
+  const Endpoint& dst = dir == XFRM_POLICY_OUT ? remote : local;
   const size_t n = family == AF_INET ? 4 : 16;
   auto& sel = p.info.sel;
   sel.family = static_cast<uint16_t>(family);
-  std::memcpy(&sel.saddr, src.address.data(), n);
-  std::memcpy(&sel.daddr, dst.address.data(), n);
+  std::memcpy(&sel.saddr, src.addressBytes().data(), n);
+  std::memcpy(&sel.daddr, dst.addressBytes().data(), n);
   sel.prefixlen_s = sel.prefixlen_d = static_cast<uint8_t>(n * 8);
   sel.proto = IPPROTO_TCP;
-  sel.sport = htons(src.port);
+  sel.sport = htons(src.port());
   sel.sport_mask = 0xffff;
-  sel.dport = htons(dst.port);
+  sel.dport = htons(dst.port());
   sel.dport_mask = 0xffff;
   p.info.dir = dir;
   p.info.action = XFRM_POLICY_ALLOW;
   p.info.lft.soft_byte_limit = p.info.lft.hard_byte_limit = XFRM_INF;
   p.info.lft.soft_packet_limit = p.info.lft.hard_packet_limit = XFRM_INF;
   p.tmpl.id.proto = IPPROTO_ESP;
-  std::memcpy(&p.tmpl.id.daddr, dst.address.data(), n);
-  std::memcpy(&p.tmpl.saddr, src.address.data(), n);
+  std::memcpy(&p.tmpl.id.daddr, dst.addressBytes().data(), n);
+  std::memcpy(&p.tmpl.saddr, src.addressBytes().data(), n);
   p.tmpl.family = static_cast<uint16_t>(family);
   p.tmpl.reqid = reqid;
   p.tmpl.mode = XFRM_MODE_TRANSPORT;
@@ -406,12 +403,10 @@ void checkPerSocketPolicy(Tally& t, const NetnsPair& net, const SaCase& c) {
     sockaddr_storage ss;
     socklen_t len = 0;
     fillAddr(c.family, addressOf(a, c.family), 0, ss, len);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-      return errnoText("bind");
-    auto local = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return errnoText("bind");
+    auto local = localEndpoint(fd);
     if (!local) return local.error().message();
-    const IpEndpoint remote = endpointOf(addressOf(b, c.family), port);
+    const Endpoint remote = endpointOf(addressOf(b, c.family), port);
     std::string err = setSocketPolicy(fd, c.family, XFRM_POLICY_OUT, *local, remote, 1);
     if (err.empty()) err = setSocketPolicy(fd, c.family, XFRM_POLICY_IN, *local, remote, 2);
     return err;
@@ -434,7 +429,7 @@ void checkPerSocketPolicy(Tally& t, const NetnsPair& net, const SaCase& c) {
 
 // A UDP socket in `ns` bound to `bindAddress`:0; optionally connected to `to`.
 UniqueFd udpSocket(const std::string& ns, int family, const std::string& bindAddress,
-                   const IpEndpoint* to, std::string& error) {
+                   const Endpoint* to, std::string& error) {
   InNetns in(ns);
   UniqueFd fd(socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_storage ss;
@@ -445,8 +440,7 @@ UniqueFd udpSocket(const std::string& ns, int family, const std::string& bindAdd
     return {};
   }
   if (to != nullptr) {
-    const sockaddr_storage dst = to->toSockaddr(&len);
-    if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&dst), len) != 0) {
+    if (connect(fd.get(), to->sockaddrPtr(), to->length()) != 0) {
       error = errnoText("udp connect");
       return {};
     }
@@ -454,20 +448,10 @@ UniqueFd udpSocket(const std::string& ns, int family, const std::string& bindAdd
   return fd;
 }
 
-IpEndpoint localEndpoint(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  auto e = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-  return e ? *e : IpEndpoint{};
-}
-
 // One datagram `from` -> `to`; the sender's address as the receiver saw it.
-std::optional<IpEndpoint> datagram(int from, int to, const IpEndpoint& dest, std::string& error) {
+std::optional<Endpoint> datagram(int from, int to, const Endpoint& dest, std::string& error) {
   const char msg[] = "sockgate udp";
-  socklen_t len = 0;
-  const sockaddr_storage dst = dest.toSockaddr(&len);
-  if (sendto(from, msg, sizeof msg, 0, reinterpret_cast<const sockaddr*>(&dst), len) !=
+  if (sendto(from, msg, sizeof msg, 0, dest.sockaddrPtr(), dest.length()) !=
       static_cast<ssize_t>(sizeof msg)) {
     error = errnoText("sendto");
     return std::nullopt;
@@ -479,15 +463,13 @@ std::optional<IpEndpoint> datagram(int from, int to, const IpEndpoint& dest, std
   }
   char buf[64];
   sockaddr_storage src{};
-  len = sizeof src;
+  socklen_t len = sizeof src;
   const ssize_t n = recvfrom(to, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&src), &len);
   if (n != static_cast<ssize_t>(sizeof msg) || std::memcmp(buf, msg, sizeof msg) != 0) {
     error = "datagram garbled";
     return std::nullopt;
   }
-  auto e = IpEndpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&src), len);
-  if (!e) error = e.error().message();
-  return e ? std::optional<IpEndpoint>(*e) : std::nullopt;
+  return Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&src), len);
 }
 
 // Case 9: UDP sockets, the peer named by the template. An unconnected
@@ -508,7 +490,7 @@ void checkUdp(Tally& t, const NetnsPair& net, const SaCase& c, Expect expect) {
       server ? udpSocket(a.ns, c.family, c.family == AF_INET ? "0.0.0.0" : "::", nullptr, err)
              : UniqueFd{};
   if (t.check(what + ": sockets", server && client, err)) {
-    const IpEndpoint serverAt = localEndpoint(server.get());
+    const Endpoint serverAt = localEndpoint(server.get()).value_or(Endpoint{});
     const auto clientSeen = datagram(client.get(), server.get(), serverAt, err);
     const auto back =
         clientSeen ? datagram(server.get(), client.get(), *clientSeen, err) : std::nullopt;
@@ -518,8 +500,8 @@ void checkUdp(Tally& t, const NetnsPair& net, const SaCase& c, Expect expect) {
       queryBoth(t, what + " (in B, template peer A)", b.ns, server.get(), *clientSeen, expect);
       // A peer the policies do not cover: the template's address is what
       // the answer is about.
-      const IpEndpoint elsewhere =
-          endpointOf(c.family == AF_INET ? "10.231.0.3" : "fd00:231::3", serverAt.port);
+      const Endpoint elsewhere =
+          endpointOf(c.family == AF_INET ? "10.231.0.3" : "fd00:231::3", serverAt.port());
       queryBoth(t, what + " (unconnected in A, template peer " + elsewhere.toString() + ")", a.ns,
                 client.get(), elsewhere, Expect{});
     }
