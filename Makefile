@@ -52,6 +52,10 @@ test-asan: build-asan
 test-fuzz: build-fuzz
 	ctest --test-dir $(FUZZ_BUILD) -L fuzz --output-on-failure
 
+# Tests that need Debian's 6.1 kernel (ESP/AH, kTLS), each in its own qemu VM.
+test-vm: build
+	ctest --test-dir $(BUILD) -L vm --output-on-failure
+
 bench: build
 	bash bench/run.sh $(BUILD)
 

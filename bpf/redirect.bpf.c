@@ -2,9 +2,10 @@
  * at getpeername(), the hand-over of the flow to the service's accepted
  * socket (sockops), and the socket options a service reads (getsockopt).
  *
- * connect4/6 and getpeername4/6 are attached to the governed cgroup; sockops
- * and getsockopt to a cgroup that holds both the applications and the
- * services (the hierarchy root by default), since they act on both ends. */
+ * Every program is attached to a cgroup that holds both the applications
+ * and the services (the hierarchy root by default): a connect() is acted on
+ * when it comes from the governed cgroup (or below it), or from a registered
+ * service, whose outbound connections continue a chain. */
 #include "lib/filter.h"
 #include "lib/net.h"
 
@@ -47,6 +48,24 @@ struct {
   __type(value, struct sg_config);
 } sg_config SEC(".maps");
 
+/* For services that attach no records: the records of the last flow handed
+ * to each (service, original destination), written by sockops when the
+ * service accepts, read by connect4/6 for that service's outbound socket. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct sg_inherit_key);
+  __type(value, struct sg_redirect_records);
+} sg_inherit SEC(".maps");
+
+/* Per-CPU room for the records being decided on (too big for the stack). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sg_redirect_records);
+} sg_scratch SEC(".maps");
+
 /* Every decision, for `sockgate run`'s trace and connection table. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -61,20 +80,22 @@ struct {
 const volatile __u32 sg_event_wakeup_bytes = 0;
 
 static __always_inline void emit(__u32 decision, const struct sg_endpoint *dst,
-                                 const struct sg_endpoint *to, __u32 service_id, __u64 flow_id,
-                                 const struct sg_origin *o) {
+                                 const struct sg_endpoint *to, __u32 service_id,
+                                 const struct sg_redirect_records *r, __u32 flags) {
   struct sg_event *e = bpf_ringbuf_reserve(&sg_events, sizeof(*e), 0);
   if (!e) return; /* user space is behind: lose the event, never the connect */
   e->time_ns = bpf_ktime_get_ns();
-  e->flow_id = flow_id;
-  e->cgroup_id = o->cgroup_id;
-  e->tgid = o->pid_tgid >> 32;
-  e->tid = (__u32)o->pid_tgid;
-  e->uid = (__u32)o->uid_gid;
-  e->gid = o->uid_gid >> 32;
+  e->flow_id = r->flow_id;
+  e->cgroup_id = r->origin.cgroup_id;
+  e->tgid = r->origin.tgid;
+  e->tid = r->origin.tid;
+  e->uid = r->origin.uid;
+  e->gid = r->origin.gid;
   e->decision = decision;
   e->service_id = service_id;
-  __builtin_memcpy(e->comm, o->comm, SG_COMM_LEN);
+  e->flags = flags;
+  e->chain_len = r->count;
+  __builtin_memcpy(e->comm, r->origin.comm, SG_COMM_LEN);
   e->dst = *dst;
   if (to)
     e->redirect_to = *to;
@@ -132,10 +153,10 @@ __attribute__((noinline)) int in_chain(const struct sg_redirect_records *r, __u3
 }
 
 __attribute__((noinline)) int fill_context(struct sg_sock_state *st, const struct sg_service *s,
-                                           const struct sg_endpoint *dst,
-                                           const struct sg_origin *o, __u64 flow_id) {
-  if (!st || !s || !dst || !o) return 0;
+                                           const struct sg_endpoint *dst) {
+  if (!st || !s || !dst) return 0;
   struct sg_redirect_context *c = &st->context;
+  const struct sg_origin_identity *o = &st->records.origin;
   __u32 tag_len = s->tag_len > SG_TAG_MAX ? SG_TAG_MAX : s->tag_len;
   c->magic = SG_CONTEXT_MAGIC;
   c->version = SG_ABI_VERSION;
@@ -143,12 +164,12 @@ __attribute__((noinline)) int fill_context(struct sg_sock_state *st, const struc
   c->total_len = SG_CONTEXT_HEADER_LEN + ((tag_len + 7) & ~7u);
   c->flags = 0;
   c->original_dst = *dst;
-  c->origin_tgid = o->pid_tgid >> 32;
-  c->origin_tid = (__u32)o->pid_tgid;
-  c->origin_uid = (__u32)o->uid_gid;
-  c->origin_gid = o->uid_gid >> 32;
+  c->origin_tgid = o->tgid;
+  c->origin_tid = o->tid;
+  c->origin_uid = o->uid;
+  c->origin_gid = o->gid;
   c->origin_cgroup_id = o->cgroup_id;
-  c->flow_id = flow_id;
+  c->flow_id = st->records.flow_id;
   c->redirect_time_ns = bpf_ktime_get_ns();
   __builtin_memcpy(c->origin_comm, o->comm, SG_COMM_LEN);
   c->service_id = s->id;
@@ -156,6 +177,49 @@ __attribute__((noinline)) int fill_context(struct sg_sock_state *st, const struc
   /* user space zero-fills the tag past tag_len, so the padding is zero too */
   __builtin_memcpy(c->tag, s->tag, SG_TAG_MAX);
   return 1;
+}
+
+/* The calling process as the origin of a new flow. */
+__attribute__((noinline)) int fill_origin(struct sg_redirect_records *r, __u64 flow_id) {
+  if (!r) return 0;
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u64 uid_gid = bpf_get_current_uid_gid();
+  r->magic = SG_RECORDS_MAGIC;
+  r->version = SG_ABI_VERSION;
+  r->count = 0;
+  r->flow_id = flow_id;
+  __builtin_memset(r->chain, 0, sizeof(r->chain));
+  r->origin.tgid = pid_tgid >> 32;
+  r->origin.tid = (__u32)pid_tgid;
+  r->origin.uid = (__u32)uid_gid;
+  r->origin.gid = uid_gid >> 32;
+  r->origin.cgroup_id = bpf_get_current_cgroup_id();
+  r->origin.time_ns = bpf_ktime_get_ns();
+  __builtin_memset(r->origin.comm, 0, SG_COMM_LEN);
+  bpf_get_current_comm(r->origin.comm, SG_COMM_LEN);
+#pragma clang loop unroll(full)
+  for (int level = 0; level < SG_MAX_CGROUP_DEPTH; level++)
+    r->origin.cgroup_ancestors[level] = bpf_get_current_ancestor_cgroup_id(level);
+  return 1;
+}
+
+/* Index of the registered service the calling process belongs to, or -1. */
+__attribute__((noinline)) int current_service_index(void) {
+  __u32 zero = 0;
+  struct sg_config *cfg = bpf_map_lookup_elem(&sg_config, &zero);
+  if (!cfg) return -1;
+  __u32 table = cfg->active_table & 1;
+  __u32 n = cfg->service_count[table];
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  __u64 cgroup = bpf_get_current_cgroup_id();
+  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
+    if (i >= n) break;
+    __u32 key = table * SG_MAX_SERVICES + i;
+    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+    if (!s || !(s->flags & SG_SVC_ACTIVE)) continue;
+    if ((s->tgid && s->tgid == tgid) || (s->cgroup_id && s->cgroup_id == cgroup)) return (int)i;
+  }
+  return -1;
 }
 
 static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg_endpoint *dst,
@@ -168,6 +232,11 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
   if (!n) return 1;
   __u32 base = table * SG_MAX_SERVICES;
 
+  int owner = current_service_index();
+  int governed = cfg->governed_cgroup_id &&
+                 bpf_get_current_ancestor_cgroup_id(cfg->governed_level) == cfg->governed_cgroup_id;
+  if (!governed && owner < 0) return 1; /* neither an application we govern nor a service */
+
   /* A connection to a service itself is never redirected. */
   for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
     if (i >= n) break;
@@ -176,31 +245,47 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
     if (s && (s->flags & SG_SVC_ACTIVE) && is_listener_of(s, dst)) return 1;
   }
 
-  struct sg_origin o = {};
-  o.pid_tgid = bpf_get_current_pid_tgid();
-  o.uid_gid = bpf_get_current_uid_gid();
-  o.cgroup_id = bpf_get_current_cgroup_id();
-  bpf_get_current_comm(o.comm, sizeof(o.comm));
-  __u64 cookie = bpf_get_socket_cookie(ctx);
+  struct sg_redirect_records *rec = bpf_map_lookup_elem(&sg_scratch, &zero);
+  if (!rec || !ctx->sk) return 1;
+  struct sg_sock_state *prev = bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0);
+  __u32 ev_flags = owner >= 0 ? SG_EVENT_FROM_SERVICE : 0;
+  __u32 owner_id = 0;
+  if (owner >= 0) {
+    __u32 key = base + (__u32)owner;
+    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+    if (s) owner_id = s->id;
+  }
 
-  struct sg_sock_state *prev = ctx->sk ? bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0) : 0;
-  int has_records = prev && (prev->flags & SG_SOCK_HAS_RECORDS);
+  if (prev && (prev->flags & SG_SOCK_HAS_RECORDS)) {
+    *rec = prev->records; /* attached by a service: the flow goes on */
+  } else if (owner >= 0) {
+    /* A service that attaches no records: continue the flow it is serving
+     * for this destination, so it neither loops nor skips a service. */
+    struct sg_inherit_key ik = {};
+    ik.service_id = owner_id;
+    ik.dst = *dst;
+    struct sg_redirect_records *inherited = bpf_map_lookup_elem(&sg_inherit, &ik);
+    if (!inherited) return 1; /* the service's own traffic (health checks, control) */
+    *rec = *inherited;
+    ev_flags |= SG_EVENT_INHERITED;
+  } else {
+    fill_origin(rec, bpf_get_socket_cookie(ctx));
+  }
+
   __u32 fail_open_id = 0;
-
   for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
     if (i >= n) break;
+    if ((int)i == owner) continue; /* never back to itself */
     __u32 key = base + i;
     struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
     if (!s || !(s->flags & SG_SVC_ACTIVE)) continue;
-    if (has_records && in_chain(&prev->records, s->id)) continue; /* no loops */
-    int own = (s->tgid && s->tgid == (__u32)(o.pid_tgid >> 32)) ||
-              (s->cgroup_id && s->cgroup_id == o.cgroup_id);
-    if (own && !has_records) continue;
-    if (!sg_filter_match(&s->filter, dst, &o)) continue;
+    if (in_chain(rec, s->id)) continue; /* no loops */
+    if (!sg_filter_match(&s->filter, dst, &rec->origin)) continue;
+    if (rec->count >= SG_MAX_CHAIN) break; /* the chain is as long as it may get */
 
     if (!listener_up(ctx, s, dst->family == AF_INET ? AF_INET : AF_INET6)) {
       if (s->flags & SG_SVC_FAIL_CLOSED) {
-        emit(SG_DECISION_REFUSED, dst, 0, s->id, cookie, &o);
+        emit(SG_DECISION_REFUSED, dst, 0, s->id, rec, ev_flags);
         bpf_set_retval(-ECONNREFUSED);
         return 0;
       }
@@ -208,24 +293,15 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
       continue;
     }
 
-    if (!ctx->sk) return 1;
     struct sg_sock_state *st =
         bpf_sk_storage_get(&sg_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
     if (!st) return 1; /* out of memory: connect as asked rather than fail */
-
-    if (!(st->flags & SG_SOCK_HAS_RECORDS)) {
-      st->records.magic = SG_RECORDS_MAGIC;
-      st->records.version = SG_ABI_VERSION;
-      st->records.count = 0;
-      st->records.flow_id = cookie;
-    }
+    st->records = *rec;
     __u16 c = st->records.count;
-    if (c < SG_MAX_CHAIN) {
-      st->records.chain[c & (SG_MAX_CHAIN - 1)] = s->id;
-      st->records.count = c + 1;
-    }
-    st->flags |= SG_SOCK_REDIRECTED;
-    fill_context(st, s, dst, &o, st->records.flow_id);
+    st->records.chain[c & (SG_MAX_CHAIN - 1)] = s->id;
+    st->records.count = c + 1;
+    st->flags |= SG_SOCK_REDIRECTED | ((ev_flags & SG_EVENT_INHERITED) ? SG_SOCK_INHERITED : 0);
+    fill_context(st, s, dst);
 
     struct sg_endpoint *to = &st->listener;
     if (dst->family == AF_INET) {
@@ -249,12 +325,14 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
       ctx->user_ip6[3] = l[3];
       ctx->user_port = s->listen6_port;
     }
-    emit(SG_DECISION_REDIRECT, dst, to, s->id, st->records.flow_id, &o);
+    emit(SG_DECISION_REDIRECT, dst, to, s->id, &st->records, ev_flags);
     return 1;
   }
 
-  emit(fail_open_id ? SG_DECISION_FAIL_OPEN : SG_DECISION_DIRECT, dst, 0, fail_open_id, cookie,
-       &o);
+  __u32 decision = owner >= 0       ? SG_DECISION_CHAIN_DONE
+                   : fail_open_id ? SG_DECISION_FAIL_OPEN
+                                  : SG_DECISION_DIRECT;
+  emit(decision, dst, 0, fail_open_id, rec, ev_flags);
   return 1;
 }
 
@@ -367,7 +445,14 @@ int sg_sockops(struct bpf_sock_ops *skops) {
       if (!flow) return 1;
       struct sg_sock_state *st =
           bpf_sk_storage_get(&sg_sock, sk, flow, BPF_SK_STORAGE_GET_F_CREATE);
-      if (st) st->flags = (st->flags & ~SG_SOCK_REDIRECTED) | SG_SOCK_SERVICE_SIDE;
+      if (st) {
+        st->flags = (st->flags & ~(SG_SOCK_REDIRECTED | SG_SOCK_HAS_RECORDS | SG_SOCK_INHERITED)) |
+                    SG_SOCK_SERVICE_SIDE;
+        struct sg_inherit_key ik = {};
+        ik.service_id = st->context.service_id;
+        ik.dst = st->context.original_dst;
+        bpf_map_update_elem(&sg_inherit, &ik, &st->records, BPF_ANY);
+      }
       bpf_map_delete_elem(&sg_flows, &key);
       return 1;
     }
@@ -398,7 +483,13 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
   struct bpf_sock *sk = ctx->sk;
   if (!sk) return 1;
   struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
-  if (!st || !(st->flags & SG_SOCK_SERVICE_SIDE)) return 1; /* not ours: kernel's answer */
+  if (!st) return 1; /* not ours: the kernel's answer stands */
+  /* the context and original destination belong to a service's accepted
+   * socket; records to any socket that carries a flow */
+  if (!(st->flags & SG_SOCK_SERVICE_SIDE) &&
+      (name != SG_IP_WFP_REDIRECT_RECORDS ||
+       !(st->flags & (SG_SOCK_REDIRECTED | SG_SOCK_HAS_RECORDS))))
+    return 1;
 
   __u8 *out = ctx->optval;
   __u8 *end = ctx->optval_end;
@@ -462,5 +553,52 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
   }
   ctx->optlen = len;
   ctx->retval = 0;
+  return 1;
+}
+
+/* A service attaches the records of the flow it serves to its outbound
+ * socket before connect(). Only a registered service may: anyone else could
+ * otherwise forge a chain that skips inspection. */
+SEC("cgroup/setsockopt")
+int sg_setsockopt(struct bpf_sockopt *ctx) {
+  int level = ctx->level;
+  if ((level != SOL_IP && level != SOL_IPV6) || ctx->optname != SG_IP_WFP_REDIRECT_RECORDS)
+    return 1;
+  if (level == SOL_IPV6 && ctx->optlen == sizeof(int)) return 1; /* IPV6_RECVPATHMTU */
+  struct bpf_sock *sk = ctx->sk;
+  if (!sk) return 1;
+
+  if (current_service_index() < 0) {
+    struct sg_redirect_records *who = 0;
+    __u32 zero = 0;
+    who = bpf_map_lookup_elem(&sg_scratch, &zero);
+    if (who) {
+      fill_origin(who, 0);
+      struct sg_endpoint none = {};
+      emit(SG_DECISION_FORGED, &none, 0, 0, who, 0);
+    }
+    return 0; /* EPERM */
+  }
+  struct sg_redirect_records *in = ctx->optval;
+  if ((void *)(in + 1) > ctx->optval_end || ctx->optlen < (int)sizeof(*in)) {
+    bpf_set_retval(-EINVAL);
+    return 0;
+  }
+  if (in->magic != SG_RECORDS_MAGIC || in->version < 1 || in->count > SG_MAX_CHAIN) {
+    bpf_set_retval(-EINVAL);
+    return 0;
+  }
+  if (sk->state != BPF_TCP_CLOSE) { /* records steer connect(): too late now */
+    bpf_set_retval(-EISCONN);
+    return 0;
+  }
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!st) {
+    bpf_set_retval(-ENOMEM);
+    return 0;
+  }
+  st->records = *in;
+  st->flags |= SG_SOCK_HAS_RECORDS;
+  ctx->optlen = -1; /* handled here: the kernel has no such option */
   return 1;
 }

@@ -22,7 +22,7 @@ function(sg_integration_test name)
   add_test(NAME ${name}
     COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/in_netns.sh $<TARGET_FILE:${name}>)
   set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "SOCKGATE_BIN=$<TARGET_FILE:sockgate>;SG_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "SOCKGATE_BIN=$<$<TARGET_EXISTS:sockgate>:$<TARGET_FILE:sockgate>>;SG_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endfunction()
 
 function(sg_fuzz_target name)
@@ -45,4 +45,30 @@ function(sg_fuzz_target name)
   file(MAKE_DIRECTORY ${corpus})
   add_test(NAME ${name} COMMAND ${name} -max_total_time=${T_SECONDS} -rss_limit_mb=2048 ${corpus})
   set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 300)
+endfunction()
+
+# VM tests run their command inside a VM booted from Debian's stock 6.1
+# kernel (qemu TCG; see tests/vm/run-in-vm.sh and docs/vm-testing.md), for
+# what the host kernel lacks: ESP/AH, kernel TLS, loadable modules.
+#   sg_vm_test(NAME COMMAND exe-or-target [args...] [TIMEOUT s] [ENVIRONMENT VAR=value...])
+# TIMEOUT bounds the VM run (default 120 s); ctest's own timeout is larger,
+# leaving room for preparing the VM assets the first time on a machine. No
+# qemu or no obtainable kernel: skipped (77), or a failure under CI=true.
+function(sg_vm_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;ENVIRONMENT" ${ARGN})
+  if(NOT T_COMMAND)
+    message(FATAL_ERROR "sg_vm_test(${name}): COMMAND is required")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  list(GET T_COMMAND 0 exe)
+  if(TARGET ${exe})
+    list(REMOVE_AT T_COMMAND 0)
+    list(PREPEND T_COMMAND $<TARGET_FILE:${exe}>)
+  endif()
+  add_test(NAME ${name} COMMAND ${CMAKE_SOURCE_DIR}/tests/vm/run-in-vm.sh -- ${T_COMMAND})
+  math(EXPR ctest_timeout "${T_TIMEOUT} + 300")
+  set_tests_properties(${name} PROPERTIES LABELS vm TIMEOUT ${ctest_timeout} SKIP_RETURN_CODE 77
+    ENVIRONMENT "SG_VM_TIMEOUT=${T_TIMEOUT};SG_SOURCE_DIR=${CMAKE_SOURCE_DIR};${T_ENVIRONMENT}")
 endfunction()

@@ -10,12 +10,16 @@ packages=(
   clang-19 llvm-19 libclang-rt-19-dev   # BPF objects (-target bpf) and libFuzzer
   # kernel side: libbpf loader + bpftool for skeletons
   libbpf-dev bpftool libelf-dev zlib1g-dev
+  libmnl-dev   # netlink framing for the XFRM and sock_diag queries (security query)
   # libraries
-  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients and servers the integration tests drive
   iproute2 util-linux procps curl nginx python3 haproxy socat iperf3 wrk nftables dnsutils openssl
+  tcpdump iputils-ping   # the sniffers the socket guard test denies (AF_PACKET, SOCK_RAW)
+  # VM test tier: Debian's 6.1 kernel (fetched, never installed) under qemu TCG
+  qemu-system-x86 busybox-static cpio xz-utils kmod
 )
 
 missing=()

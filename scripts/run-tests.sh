@@ -3,7 +3,7 @@
 #   run-tests.sh RELEASE_BUILD ASAN_BUILD FUZZ_BUILD
 set -uo pipefail
 release=$1 asan=$2 fuzz=$3
-passed=0 failed=0 status=0
+passed=0 failed=0 skipped=0 status=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 
 tier() {  # tier NAME BUILD_DIR CTEST_ARGS...
@@ -17,7 +17,9 @@ tier() {  # tier NAME BUILD_DIR CTEST_ARGS...
   if [ -n "$line" ]; then
     total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
     fails=$(sed -E 's/.*, ([0-9]+) tests failed.*/\1/' <<<"$line")
-    passed=$((passed + total - fails)); failed=$((failed + fails))
+    local skips
+    skips=$(grep -cE '\(Skipped\)$' "$log" || true)
+    passed=$((passed + total - fails - skips)); failed=$((failed + fails)); skipped=$((skipped + skips))
   elif [ "$rc" -ne 0 ]; then
     failed=$((failed + 1))
   fi
@@ -34,5 +36,5 @@ if ctest --test-dir "$release" -N -L vm 2>/dev/null | grep -q 'Total Tests: [1-9
   tier "vm (Debian 6.1 kernel under qemu)" "$release" -L vm
 fi
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

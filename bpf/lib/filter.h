@@ -1,16 +1,9 @@
-/* Does a service's filter want this connect()? Every constraint that is set
- * must hold; prefixes are alternatives (any one of them). */
+/* Does a service's filter want this connect()? Every constraint named in
+ * the filter must hold; within one constraint any entry may match. */
 #ifndef SG_BPF_FILTER_H
 #define SG_BPF_FILTER_H
 
 #include "lib/net.h"
-
-struct sg_origin {
-  __u64 pid_tgid;
-  __u64 uid_gid;
-  __u64 cgroup_id;
-  char comm[SG_COMM_LEN];
-};
 
 static __always_inline __u32 sg_prefix_mask(__u32 len, __u32 word) {
   /* bits of this 32-bit word covered by a prefix of `len` bits */
@@ -32,21 +25,30 @@ static __always_inline int sg_prefix_match(const struct sg_prefix *p, const stru
   return 1;
 }
 
+static __always_inline int sg_in_ranges(const struct sg_range *r, __u32 count, __u32 v) {
+  int any = 0;
+#pragma clang loop unroll(full)
+  for (__u32 i = 0; i < SG_MAX_RANGES; i++)
+    if (i < count && v >= r[i].lo && v <= r[i].hi) any = 1;
+  return any;
+}
+
 /* A global (not inlined) function: the verifier checks it once, not once per
  * service in the caller's loop, which keeps connect4 far below its limits. */
 __attribute__((noinline)) int sg_filter_match(const struct sg_filter *f,
                                               const struct sg_endpoint *dst,
-                                              const struct sg_origin *o) {
+                                              const struct sg_origin_identity *o) {
   if (!f || !dst || !o) return 0;
   if (f->protocols && !(f->protocols & SG_PROTO_TCP)) return 0;
-  if (f->match & SG_MATCH_PORT) {
-    __u16 port = bpf_ntohs(dst->port);
-    if (port < f->port_lo || port > f->port_hi) return 0;
+  if ((f->match & SG_MATCH_PORT) && !sg_in_ranges(f->ports, f->port_count, bpf_ntohs(dst->port)))
+    return 0;
+  if ((f->match & SG_MATCH_UID) && !sg_in_ranges(f->uids, f->uid_count, o->uid)) return 0;
+  if ((f->match & SG_MATCH_GID) && !sg_in_ranges(f->gids, f->gid_count, o->gid)) return 0;
+  if (f->match & SG_MATCH_CGROUP) {
+    __u32 level = f->cgroup_level;
+    if (level >= SG_MAX_CGROUP_DEPTH) return 0;
+    if (o->cgroup_ancestors[level & (SG_MAX_CGROUP_DEPTH - 1)] != f->cgroup_id) return 0;
   }
-  __u32 uid = (__u32)o->uid_gid, gid = (__u32)(o->uid_gid >> 32);
-  if ((f->match & SG_MATCH_UID) && (uid < f->uid_lo || uid > f->uid_hi)) return 0;
-  if ((f->match & SG_MATCH_GID) && (gid < f->gid_lo || gid > f->gid_hi)) return 0;
-  if ((f->match & SG_MATCH_CGROUP) && f->cgroup_id != o->cgroup_id) return 0;
   if (f->match & SG_MATCH_COMM) {
     /* both sides are NUL-padded to 16 bytes (bpf_get_current_comm pads) */
     const __u64 *a = (const __u64 *)f->comm, *b = (const __u64 *)o->comm;

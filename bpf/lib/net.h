@@ -18,6 +18,8 @@
 #define EINVAL 22
 #define ERANGE 34
 #define ECONNREFUSED 111
+#define EISCONN 106
+#define ENOMEM 12
 
 static __always_inline int sg_is_v4_mapped(const __u32 w[4]) {
   return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,11 @@ class Endpoint {
   static Endpoint fromAbi(const sg_endpoint& ep);
   static Endpoint v4(uint32_t addrNetworkOrder, uint16_t port);
   static Endpoint loopback(int family, uint16_t port);
+  // The address as netlink carries it (inet_diag sockids, XFRM selectors and
+  // SAs): network order, IPv4 in the first 4 bytes. Port 0 is the address-only
+  // form an SA's outer addresses take. Empty for another family.
+  static Endpoint fromAddressBytes(int family, const std::array<uint8_t, 16>& address,
+                                   uint16_t port = 0);
 
   [[nodiscard]] sg_endpoint toAbi() const;
   [[nodiscard]] int family() const { return storage_.ss_family; }
@@ -36,6 +42,16 @@ class Endpoint {
   [[nodiscard]] socklen_t length() const { return length_; }
   [[nodiscard]] std::string address() const;  // "127.0.0.1" or "::1"
   [[nodiscard]] std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
+  // The inverse of fromAddressBytes: what netlink requests and XFRM selector
+  // matching compare. IPv4 leaves bytes 4..15 zero; empty gives all zero.
+  [[nodiscard]] std::array<uint8_t, 16> addressBytes() const;
+  // 0.0.0.0 or :: (a socket bound to the wildcard); false when empty.
+  [[nodiscard]] bool isAnyAddress() const;
+  // A v4-mapped IPv6 endpoint ([::ffff:10.0.0.1]:22, what a dual-stack socket
+  // reports for an IPv4 peer) as the AF_INET endpoint it is on the wire:
+  // the kernel's socket lookups and IPsec match such a flow as AF_INET.
+  // Any other endpoint is returned as it is.
+  [[nodiscard]] Endpoint unmapped() const;
 
   friend bool operator==(const Endpoint& a, const Endpoint& b);
 

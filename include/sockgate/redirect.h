@@ -31,7 +31,25 @@ struct RedirectContext {
 struct RedirectRecords {
   uint64_t flowId = 0;
   std::vector<uint32_t> chain;  // service ids that handled the flow, in order
+  // the application that started the flow
+  uint32_t originTgid = 0;
+  uint32_t originTid = 0;
+  uint32_t originUid = 0;
+  uint32_t originGid = 0;
+  uint64_t originCgroupId = 0;
+  uint64_t originTimeNs = 0;
+  std::string originComm;
 };
+
+// FWPS_CONNECTION_REDIRECT_STATE, from the point of view of one service.
+enum class RedirectState {
+  NotRedirected = 0,              // no service has redirected this flow
+  RedirectedBySelf = 1,           // the last redirect was to this service
+  RedirectedByOther = 2,          // redirected, never by this service
+  PreviouslyRedirectedBySelf = 3  // this service had it before another one
+};
+[[nodiscard]] RedirectState redirectStateOf(const RedirectRecords& records, uint32_t serviceId);
+[[nodiscard]] const char* redirectStateName(RedirectState state);
 
 // Wire format <-> struct. Parsing accepts newer versions (unknown header
 // fields are skipped through header_len) and rejects anything inconsistent.
@@ -47,6 +65,14 @@ Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd);
 
 Result<RedirectContext> readRedirectContext(int fd);
 Result<RedirectRecords> readRedirectRecords(int fd);
+
+// The state of the flow a socket carries (NotRedirected when it carries none).
+Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId);
+
+// Attaches records read from an accepted socket to an outbound socket, before
+// connect(), so that the flow continues along the chain and never loops.
+// EPERM: the caller is not a registered redirect service.
+Status attachRedirectRecords(int fd, std::span<const uint8_t> blob);
 
 // SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST, as a proxy written for iptables
 // REDIRECT asks it.

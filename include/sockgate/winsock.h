@@ -5,5 +5,10 @@
 
 #include "sockgate/winsock/types.h"
 #include "sockgate/winsock/startup.h"
+#include "sockgate/winsock/security.h"
+#include "sockgate/winsock/events.h"
+#include "sockgate/winsock/ioctl.h"
+#include "sockgate/winsock/closesocket.h"
+#include "sockgate/winsock/socket.h"
 
 #endif

@@ -16,11 +16,16 @@
 #include <fmt/format.h>
 
 #include "cli/conn_table.h"
+#include "common/listeners.h"
 #include "common/unique_fd.h"
 #include "engine/preflight.h"
 #include "engine/redirect_engine.h"
 #include "engine/run_scope.h"
+#include "engine/seccomp_guard.h"
+#include "engine/socket_guard.h"
 #include "proxy/redirect_service.h"
+#include "redirect/policy.h"
+#include "security/process_info.h"
 
 namespace sockgate::cli {
 
@@ -29,7 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kSetupFailed = 2;
-constexpr uint32_t kBuiltinServiceId = 1;
+constexpr auto kExternalServiceWait = 30s;
 
 void say(const std::string& line) { fmt::print(stderr, "sockgate: {}\n", line); }
 
@@ -39,6 +44,8 @@ const char* decisionName(uint32_t d) {
     case SG_DECISION_DIRECT: return "direct";
     case SG_DECISION_FAIL_OPEN: return "direct (service down, fail-open)";
     case SG_DECISION_REFUSED: return "refused (service down, fail-closed)";
+    case SG_DECISION_CHAIN_DONE: return "direct (end of the chain)";
+    case SG_DECISION_FORGED: return "records forged by a non-service: EPERM";
     default: return "?";
   }
 }
@@ -46,8 +53,10 @@ const char* decisionName(uint32_t d) {
 // Everything a run sets up, torn down in reverse on every path out.
 struct RunScope {
   std::optional<Cgroup> cgroup;
-  std::unique_ptr<proxy::RedirectService> service;
+  std::vector<std::unique_ptr<proxy::RedirectService>> services;  // the built-in ones
   std::unique_ptr<RedirectEngine> engine;
+  std::unique_ptr<SocketGuard> guard;      // inet sockets, in the kernel
+  std::unique_ptr<SeccompGuard> seccomp;   // the other families, for CMD's processes
 
   // Processes CMD left behind in the cgroup: TERM, a grace period, KILL.
   void stopLeftovers() {
@@ -61,13 +70,55 @@ struct RunScope {
 
   ~RunScope() {
     stopLeftovers();
+    guard.reset();
+    seccomp.reset();
     engine.reset();  // detaches every hook
-    if (service) service->stop(0ms);
+    for (auto& service : services) service->stop(0ms);
     if (cgroup) {
       if (auto st = cgroup->remove(); !st) say(st.error().message());
     }
   }
 };
+
+// Where an external service listens, and who it is: its cgroup if the
+// policy names one, else the process that owns its listening socket.
+Result<ServiceSpec> externalService(const PolicyService& p, uint32_t id) {
+  ServiceSpec spec;
+  spec.id = id;
+  spec.name = p.name;
+  spec.listen4 = p.listen4;
+  spec.listen6 = p.listen6;
+  spec.failClosed = p.failClosed;
+  spec.filter = p.filter;
+  spec.tag = p.tag;
+  const Endpoint& where = p.listen4 ? *p.listen4 : *p.listen6;
+  std::optional<uint64_t> inode;
+  bool told = false;
+  for (auto until = std::chrono::steady_clock::now() + kExternalServiceWait;;) {
+    inode = listeningSocketInode(where);
+    if (inode || std::chrono::steady_clock::now() >= until) break;
+    if (!told) say("waiting for external service '" + p.name + "' to listen on " + where.toString());
+    told = true;
+    ::usleep(100'000);
+  }
+  if (!inode)
+    return fail(ETIMEDOUT, "external service '" + p.name + "' is not listening on " +
+                               where.toString() + " after " +
+                               std::to_string(kExternalServiceWait.count()) + " s");
+  if (!p.cgroupPath.empty()) {
+    auto cg = cgroupIdOf(p.cgroupPath);
+    if (!cg) return std::unexpected(cg.error());
+    spec.cgroupId = *cg;
+  } else {
+    auto owner = security::findSocketOwner(*inode, std::nullopt);
+    if (!owner) return std::unexpected(owner.error());
+    if (!*owner)
+      return fail(ESRCH, "external service '" + p.name + "': no process owns the listener on " +
+                             where.toString());
+    spec.tgid = static_cast<uint32_t>((*owner)->pid);
+  }
+  return spec;
+}
 
 int exitStatusOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -94,6 +145,28 @@ int runCommand(const RunOptions& options) {
     ~RestoreMask() { sigprocmask(SIG_SETMASK, &mask, nullptr); }
   } restoreMask{original};
 
+  // The policy is checked whole before anything is touched.
+  if (!options.policyPath.empty() && options.servicePort != 0) {
+    say("run: --service-port applies to the default policy; with --policy, set 'listen' there");
+    return kSetupFailed;
+  }
+  auto policy = options.policyPath.empty() ? Result<Policy>(defaultPolicy())
+                                           : loadPolicy(options.policyPath);
+  if (!policy) {
+    say(policy.error().message());
+    return kSetupFailed;
+  }
+
+  std::optional<SocketPolicy> socketPolicy;
+  if (!options.socketPolicy.empty()) {
+    auto parsed = parseSocketPolicy(options.socketPolicy);
+    if (!parsed) {
+      say("--socket-policy: " + parsed.error().message());
+      return kSetupFailed;
+    }
+    socketPolicy = std::move(*parsed);
+  }
+
   auto support = preflight();
   if (!support) {
     say(support.error().message());
@@ -116,15 +189,45 @@ int runCommand(const RunOptions& options) {
   }
   scope.cgroup.emplace(std::move(*cgroup));
 
-  proxy::ServiceOptions serviceOptions;
-  serviceOptions.id = kBuiltinServiceId;
-  serviceOptions.port = options.servicePort;
-  auto service = proxy::RedirectService::start(serviceOptions);
-  if (!service) {
-    say("start the built-in redirect service: " + service.error().message());
-    return kSetupFailed;
+  // Ids follow priority order; they name services in events and records.
+  std::vector<ServiceSpec> specs;
+  std::map<uint32_t, std::string> serviceNames;
+  for (size_t i = 0; i < policy->services.size(); ++i) {
+    const PolicyService& p = policy->services[i];
+    const auto id = static_cast<uint32_t>(i + 1);
+    serviceNames[id] = p.name;
+    if (p.kind == PolicyService::Kind::External) {
+      auto spec = externalService(p, id);
+      if (!spec) {
+        say(spec.error().message());
+        return kSetupFailed;
+      }
+      specs.push_back(std::move(*spec));
+      continue;
+    }
+    proxy::ServiceOptions serviceOptions;
+    serviceOptions.id = id;
+    serviceOptions.name = p.name;
+    serviceOptions.port = options.servicePort;
+    if (p.listen4) serviceOptions.listen.push_back(*p.listen4);
+    if (p.listen6) serviceOptions.listen.push_back(*p.listen6);
+    auto service = proxy::RedirectService::start(serviceOptions);
+    if (!service) {
+      say("start the built-in redirect service '" + p.name + "': " + service.error().message());
+      return kSetupFailed;
+    }
+    ServiceSpec spec;
+    spec.id = id;
+    spec.name = p.name;
+    spec.listen4 = (*service)->listen4();
+    spec.listen6 = (*service)->listen6();
+    spec.failClosed = p.failClosed;
+    spec.filter = p.filter;
+    spec.tag = p.tag;
+    spec.tgid = static_cast<uint32_t>(::getpid());
+    specs.push_back(std::move(spec));
+    scope.services.push_back(std::move(*service));
   }
-  scope.service = std::move(*service);
 
   // Without --trace nobody reads events as they happen: batch them, so a
   // connect() does not pay for waking us (see kEventBatchBytes).
@@ -136,18 +239,30 @@ int runCommand(const RunOptions& options) {
     return kSetupFailed;
   }
   scope.engine = std::move(*engine);
-
-  ServiceSpec builtin;
-  builtin.id = kBuiltinServiceId;
-  builtin.name = serviceOptions.name;
-  builtin.listen4 = scope.service->listen4();
-  builtin.listen6 = scope.service->listen6();
-  builtin.tgid = static_cast<uint32_t>(::getpid());
-  if (auto st = scope.engine->setServices({&builtin, 1}); !st) {
+  if (auto st = scope.engine->setServices(specs); !st) {
     say(st.error().message());
     return kSetupFailed;
   }
-  const std::map<uint32_t, std::string> serviceNames{{builtin.id, builtin.name}};
+
+  if (socketPolicy) {
+    auto guard = SocketGuard::start({scope.cgroup->path(), mount, *socketPolicy});
+    if (!guard) {
+      say(guard.error().message());
+      return kSetupFailed;
+    }
+    scope.guard = std::move(*guard);
+    if (!scope.guard->fallbackNotice().empty()) say(scope.guard->fallbackNotice());
+    // Where the BPF LSM hook sees every family, seccomp would only report
+    // the same socket() twice.
+    if (!scope.guard->coversEveryFamily()) {
+      auto seccomp = SeccompGuard::prepare(*socketPolicy);
+      if (!seccomp) {
+        say(seccomp.error().message());
+        return kSetupFailed;
+      }
+      if ((*seccomp)->needed()) scope.seccomp = std::move(*seccomp);
+    }
+  }
 
   // Prepared before fork: the child may only make async-signal-safe calls.
   std::vector<char*> argv;
@@ -175,6 +290,18 @@ int runCommand(const RunOptions& options) {
       ::_exit(126);
     }
     ::close(fd);
+    // The seccomp half of the socket guard: installed last, so that only
+    // CMD's own socket() calls are trapped, never ours.
+    if (scope.seccomp) {
+      if (int err = scope.seccomp->installInChild(scope.seccomp->childFd()); err != 0) {
+        const char* why = std::strerror(err);
+        [[maybe_unused]] auto n = ::write(2, execFailed.data(), execFailed.size());
+        n = ::write(2, "cannot install the socket guard: ", 33);
+        n = ::write(2, why, std::strlen(why));
+        n = ::write(2, "\n", 1);
+        ::_exit(126);
+      }
+    }
     ::execvp(argv[0], argv.data());
     const int err = errno;
     const char* why = std::strerror(err);
@@ -192,12 +319,34 @@ int runCommand(const RunOptions& options) {
   ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, sfd.get(), &ev);
   ev.data.fd = scope.engine->eventsFd();
   ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+  if (scope.guard) {
+    ev.data.fd = scope.guard->eventsFd();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+  }
+  if (scope.seccomp) {
+    scope.seccomp->closeChildEnd();
+    if (auto st = scope.seccomp->receiveListener(5s); !st) {
+      // CMD could not be guarded as asked: it must not run unguarded.
+      say(st.error().message());
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+      return kSetupFailed;
+    }
+    ev.data.fd = scope.seccomp->listenerFd();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.data.fd, &ev);
+  }
+  std::vector<std::string> socketEvents;
+  std::function<void(const sg_sock_event&)> onSocketEvent = [&](const sg_sock_event& e) {
+    std::string line = formatSocketEvent(*socketPolicy, e);
+    if (options.trace) say("trace socket " + line);
+    socketEvents.push_back(std::move(line));
+  };
 
   const auto started = std::chrono::steady_clock::now();
   std::map<uint32_t, uint64_t> decisions;
   uint64_t firstEventNs = 0;
   std::function<void(const sg_event&)> onEvent = [&](const sg_event& e) {
-    ++decisions[e.decision];
+    if (!(e.flags & SG_EVENT_FROM_SERVICE)) ++decisions[e.decision];
     if (!options.trace) return;
     if (!firstEventNs) firstEventNs = e.time_ns;
     std::string what = decisionName(e.decision);
@@ -205,6 +354,9 @@ int runCommand(const RunOptions& options) {
       auto name = serviceNames.count(e.service_id) ? serviceNames.at(e.service_id) : "?";
       what += " to " + name + " (" + Endpoint::fromAbi(e.redirect_to).toString() + ")";
     }
+    if (e.flags & SG_EVENT_FROM_SERVICE)
+      what += fmt::format(" [service outbound, hop {}{}]", e.chain_len,
+                          (e.flags & SG_EVENT_INHERITED) ? ", records inferred" : "");
     say(fmt::format("trace +{:.3f}s pid {} ({}) uid {} connect {}: {}",
                     static_cast<double>(e.time_ns - firstEventNs) / 1e9, e.tgid,
                     std::string(e.comm, strnlen(e.comm, SG_COMM_LEN)), e.uid,
@@ -220,7 +372,16 @@ int runCommand(const RunOptions& options) {
     if (n < 0 && errno != EINTR) break;
     if (n == 0) (void)scope.engine->drainEvents(onEvent);
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd != sfd.get()) {
+      const int ready = events[i].data.fd;
+      if (scope.guard && ready == scope.guard->eventsFd()) {
+        (void)scope.guard->drainEvents(onSocketEvent);
+        continue;
+      }
+      if (scope.seccomp && ready == scope.seccomp->listenerFd()) {
+        (void)scope.seccomp->handle(onSocketEvent);
+        continue;
+      }
+      if (ready != sfd.get()) {
         (void)scope.engine->drainEvents(onEvent);
         continue;
       }
@@ -245,10 +406,14 @@ int runCommand(const RunOptions& options) {
   scope.stopLeftovers();
   // The application's sockets are closed now; give in-flight flows a moment
   // to deliver their last bytes so the table shows whole transfers.
-  scope.service->stop(2s);
+  for (auto& service : scope.services) service->stop(2s);
   (void)scope.engine->drainEvents(onEvent);
 
-  const auto flows = scope.service->log().snapshot();
+  std::vector<proxy::FlowRecord> flows;
+  for (auto& service : scope.services) {
+    auto rows = service->log().snapshot();
+    flows.insert(flows.end(), rows.begin(), rows.end());
+  }
   const auto elapsed = std::chrono::steady_clock::now() - started;
   std::string summary = fmt::format("{} ran {}, exit status {}", options.command[0],
                                     humanDuration(elapsed), exitStatusOf(status));
@@ -261,6 +426,12 @@ int runCommand(const RunOptions& options) {
     summary += fmt::format(", {} refused", decisions[SG_DECISION_REFUSED]);
   say(summary);
   if (!flows.empty()) fmt::print(stderr, "{}", formatConnectionTable(flows));
+  if (scope.guard) {
+    (void)scope.guard->drainEvents(onSocketEvent);
+    if (socketEvents.empty()) say("socket guard: no socket() matched the policy");
+    else say(fmt::format("socket guard: {} socket() calls matched the policy:", socketEvents.size()));
+    for (const auto& line : socketEvents) fmt::print(stderr, "  {}\n", line);
+  }
   return exitStatusOf(status);
 }
 

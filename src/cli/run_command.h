@@ -1,5 +1,5 @@
-// `sockgate run [--service-port N] [--trace] -- CMD ARGS...`: no daemon, no
-// configuration. A cgroup for CMD, the hooks on it, the built-in service,
+// `sockgate run [--policy FILE | --service-port N] [--trace] -- CMD ARGS...`:
+// no daemon, and no configuration unless a policy file asks for more. A cgroup for CMD, the hooks on it, the built-in service,
 // CMD run inside, the connection table at the end, and nothing left behind.
 #pragma once
 
@@ -10,7 +10,9 @@
 namespace sockgate::cli {
 
 struct RunOptions {
-  uint16_t servicePort = 0;
+  uint16_t servicePort = 0;  // the default policy's built-in service
+  std::string policyPath;    // empty: the embedded default policy
+  std::string socketPolicy;  // "audit raw,packet; deny packet"; empty: no socket guard
   bool trace = false;
   std::vector<std::string> command;
 };

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -105,6 +106,16 @@ Endpoint Endpoint::loopback(int family, uint16_t port) {
   return fromAbi(abi);
 }
 
+Endpoint Endpoint::fromAddressBytes(int family, const std::array<uint8_t, 16>& address,
+                                    uint16_t port) {
+  if (family != AF_INET && family != AF_INET6) return {};
+  sg_endpoint abi{};
+  abi.family = static_cast<__u16>(family);
+  abi.port = htons(port);
+  std::memcpy(abi.addr, address.data(), address.size());
+  return fromAbi(abi);
+}
+
 sg_endpoint Endpoint::toAbi() const {
   sg_endpoint abi{};
   if (family() == AF_INET) {
@@ -147,6 +158,27 @@ std::string Endpoint::toString() const {
   if (empty()) return "-";
   if (family() == AF_INET6) return "[" + address() + "]:" + std::to_string(port());
   return address() + ":" + std::to_string(port());
+}
+
+std::array<uint8_t, 16> Endpoint::addressBytes() const {
+  const sg_endpoint abi = toAbi();
+  std::array<uint8_t, 16> out{};
+  std::memcpy(out.data(), abi.addr, out.size());
+  return out;
+}
+
+bool Endpoint::isAnyAddress() const {
+  const auto bytes = addressBytes();
+  return !empty() && std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
+}
+
+Endpoint Endpoint::unmapped() const {
+  if (family() != AF_INET6) return *this;
+  const auto& addr = reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr;
+  if (!IN6_IS_ADDR_V4MAPPED(&addr)) return *this;
+  uint32_t v4Address = 0;
+  std::memcpy(&v4Address, &addr.s6_addr[12], 4);
+  return v4(v4Address, port());
 }
 
 bool operator==(const Endpoint& a, const Endpoint& b) {

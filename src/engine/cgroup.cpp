@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
+
+#include "engine/preflight.h"
 
 namespace sockgate {
 
@@ -25,6 +28,21 @@ Result<uint64_t> cgroupIdOf(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) return failErrno("stat " + path);
   return static_cast<uint64_t>(st.st_ino);
+}
+
+Result<uint32_t> cgroupLevelOf(const std::string& path) {
+  auto mount = findCgroup2Mount();
+  if (!mount) return std::unexpected(mount.error());
+  std::error_code ec;
+  auto canonical = std::filesystem::canonical(path, ec);
+  if (ec) return fail(ec.value(), "resolve cgroup path " + path);
+  auto rel = canonical.lexically_relative(std::filesystem::canonical(*mount, ec));
+  if (rel.empty() || *rel.begin() == "..")
+    return fail(EINVAL, path + " is not inside the cgroup v2 hierarchy at " + *mount);
+  uint32_t level = 0;
+  for (const auto& part : rel)
+    if (part != ".") ++level;
+  return level;
 }
 
 Result<Cgroup> Cgroup::create(const std::string& path) {

@@ -39,4 +39,9 @@ class Cgroup {
 // The cgroup id of a path (the kernfs inode number, as BPF reports it).
 Result<uint64_t> cgroupIdOf(const std::string& path);
 
+// The depth of a cgroup below the hierarchy root (root = 0), as
+// bpf_get_current_ancestor_cgroup_id counts it: read from the path of the
+// cgroup relative to its mount, which /proc/self/mountinfo names.
+Result<uint32_t> cgroupLevelOf(const std::string& path);
+
 }  // namespace sockgate

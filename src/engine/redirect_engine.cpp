@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "common/unique_fd.h"
+#include "engine/cgroup.h"
 #include "sg_redirect.skel.h"
 
 namespace sockgate {
@@ -95,34 +96,42 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
   if (int err = sg_redirect__load(engine->skel_); err != 0)
     return fail(-err, "load the redirect BPF programs: " + takeLibbpfLog());
 
-  UniqueFd governed(::open(options.governedCgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!governed) return failErrno("open cgroup " + options.governedCgroup);
   UniqueFd scope(::open(options.scopeCgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!scope) return failErrno("open cgroup " + options.scopeCgroup);
+
+  sg_config config{};
+  if (!options.governedCgroup.empty()) {
+    auto id = cgroupIdOf(options.governedCgroup);
+    if (!id) return std::unexpected(id.error());
+    auto level = cgroupLevelOf(options.governedCgroup);
+    if (!level) return std::unexpected(level.error());
+    config.governed_cgroup_id = *id;
+    config.governed_level = *level;
+  }
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(engine->skel_->maps.sg_config), &zero, &config, BPF_ANY) != 0)
+    return failErrno("initialise sg_config");
 
   struct Attachment {
     bpf_program* prog;
     const char* name;
-    int cgroupFd;
-    const std::string* path;
   };
   const Attachment attachments[] = {
-      {engine->skel_->progs.sg_sockops, "sockops", scope.get(), &options.scopeCgroup},
-      {engine->skel_->progs.sg_getsockopt, "getsockopt", scope.get(), &options.scopeCgroup},
-      {engine->skel_->progs.sg_getpeername4, "getpeername4", governed.get(),
-       &options.governedCgroup},
-      {engine->skel_->progs.sg_getpeername6, "getpeername6", governed.get(),
-       &options.governedCgroup},
+      {engine->skel_->progs.sg_sockops, "sockops"},
+      {engine->skel_->progs.sg_getsockopt, "getsockopt"},
+      {engine->skel_->progs.sg_setsockopt, "setsockopt"},
+      {engine->skel_->progs.sg_getpeername4, "getpeername4"},
+      {engine->skel_->progs.sg_getpeername6, "getpeername6"},
       // connect hooks last: by the time a flow can be redirected, every hook
       // that completes it is in place.
-      {engine->skel_->progs.sg_connect4, "connect4", governed.get(), &options.governedCgroup},
-      {engine->skel_->progs.sg_connect6, "connect6", governed.get(), &options.governedCgroup},
+      {engine->skel_->progs.sg_connect4, "connect4"},
+      {engine->skel_->progs.sg_connect6, "connect6"},
   };
   for (const auto& a : attachments) {
-    bpf_link* link = bpf_program__attach_cgroup(a.prog, a.cgroupFd);
+    bpf_link* link = bpf_program__attach_cgroup(a.prog, scope.get());
     if (!link) {
       int err = errno;
-      return fail(err, std::string(a.name) + " attach to " + *a.path);
+      return fail(err, std::string(a.name) + " attach to " + options.scopeCgroup);
     }
     engine->links_.push_back(link);
   }

@@ -43,8 +43,12 @@ Result<sg_service> toKernelService(const ServiceSpec& spec);
 class RedirectEngine {
  public:
   struct Options {
-    std::string governedCgroup;  // connect/getpeername hooks: whose connections are redirected
-    std::string scopeCgroup;     // sockops/getsockopt hooks: where applications and services live
+    // Applications in this cgroup, or below it, are redirected ("" = none:
+    // only services' own outbound connections are acted on).
+    std::string governedCgroup;
+    // Where every hook is attached: a cgroup holding the applications and
+    // the services (the cgroup v2 root by default).
+    std::string scopeCgroup;
     // 0: eventsFd() becomes readable at every event. Otherwise only once this
     // many bytes of events wait, and the reader must also drain on a timer:
     // waking the reader costs each connect() a self-IPI (kEventBatchBytes).

@@ -199,6 +199,17 @@ void EventLoop::startFlow(UniqueFd client) {
     log_.append(std::move(record));
     return;
   }
+  // Pass the flow's records on, so that the next service in the chain (if
+  // any) gets the flow and no service ever gets it twice.
+  if (auto records = queryRedirectRecordsBlob(client.get()); records) {
+    if (auto st = attachRedirectRecords(upstream.get(), *records); !st) {
+      record.ending = "error: " + st.error().message();
+      record.end = std::chrono::steady_clock::now();
+      closeWithReset(client);
+      log_.append(std::move(record));
+      return;
+    }
+  }
   int rc = ::connect(upstream.get(), dst.sockaddrPtr(), dst.length());
   int connectErr = rc == 0 ? 0 : errno;
 

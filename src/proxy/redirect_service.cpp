@@ -28,32 +28,40 @@ Result<UniqueFd> listenOn(const Endpoint& where) {
 Result<std::unique_ptr<RedirectService>> RedirectService::start(const ServiceOptions& options) {
   std::unique_ptr<RedirectService> svc(new RedirectService());
   unsigned loops = options.loops ? options.loops : std::max(1u, std::thread::hardware_concurrency());
-  uint16_t port = options.port;
+  std::vector<Endpoint> wanted = options.listen;
+  const bool defaults = wanted.empty();
+  if (defaults) {
+    wanted.push_back(Endpoint::loopback(AF_INET, options.port));
+    wanted.push_back(Endpoint::loopback(AF_INET6, options.port));
+  }
+  uint16_t chosenPort = 0;  // the port the kernel picked for the first port-0 listener
 
   for (unsigned i = 0; i < loops; ++i) {
     auto loop = EventLoop::create(ServiceIdentity{options.id, options.name}, svc->log_);
     if (!loop) return std::unexpected(loop.error());
-
-    auto v4 = listenOn(Endpoint::loopback(AF_INET, port));
-    if (!v4) return std::unexpected(v4.error());
-    if (port == 0) {
-      auto bound = localEndpoint(v4->get());
-      if (!bound) return std::unexpected(bound.error());
-      port = bound->port();
-    }
-    if (i == 0) svc->listen4_ = Endpoint::loopback(AF_INET, port);
-    if (auto st = (*loop)->addListener(std::move(*v4)); !st) return std::unexpected(st.error());
-
-    // IPv6 loopback may be disabled on a host; IPv4 alone still works.
-    if (i == 0 || svc->listen6_) {
-      auto v6 = listenOn(Endpoint::loopback(AF_INET6, port));
-      if (v6) {
-        if (i == 0) svc->listen6_ = Endpoint::loopback(AF_INET6, port);
-        if (auto st = (*loop)->addListener(std::move(*v6)); !st)
-          return std::unexpected(st.error());
-      } else if (v6.error().code != EADDRNOTAVAIL && v6.error().code != EAFNOSUPPORT) {
-        return std::unexpected(v6.error());
+    for (Endpoint where : wanted) {
+      auto& slot = where.family() == AF_INET ? svc->listen4_ : svc->listen6_;
+      if (i > 0) {
+        if (!slot) continue;  // that family was unavailable on the first loop
+        where = *slot;
+      } else if (where.port() == 0 && chosenPort != 0) {
+        where.setPort(chosenPort);
       }
+      auto fd = listenOn(where);
+      if (!fd) {
+        // IPv6 loopback may be disabled on a host; the default IPv4 listener still works.
+        bool optional = defaults && where.family() == AF_INET6 &&
+                        (fd.error().code == EADDRNOTAVAIL || fd.error().code == EAFNOSUPPORT);
+        if (optional) continue;
+        return std::unexpected(fd.error());
+      }
+      if (i == 0) {
+        auto bound = localEndpoint(fd->get());
+        if (!bound) return std::unexpected(bound.error());
+        if (where.port() == 0) chosenPort = bound->port();
+        slot = *bound;
+      }
+      if (auto st = (*loop)->addListener(std::move(*fd)); !st) return std::unexpected(st.error());
     }
     svc->loops_.push_back(std::move(*loop));
   }

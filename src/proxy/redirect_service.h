@@ -20,7 +20,10 @@ namespace sockgate::proxy {
 struct ServiceOptions {
   uint32_t id = 1;
   std::string name = "builtin";
-  uint16_t port = 0;  // 0: the kernel picks one
+  // Where to listen, at most one IPv4 and one IPv6 endpoint; empty: both
+  // loopbacks on `port`. Port 0: the kernel picks one, the same for both.
+  std::vector<Endpoint> listen;
+  uint16_t port = 0;
   unsigned loops = 0;  // 0: one per online CPU
 };
 

@@ -28,6 +28,9 @@ class Relay {
   [[nodiscard]] bool waitingForDst() const { return pending_ > 0; }
   [[nodiscard]] bool finished() const { return finished_; }
   [[nodiscard]] int error() const { return error_; }  // errno behind a reset outcome
+  // After Blocked: true when bytes wait for dst to drain, false when the
+  // relay waits for src to send more.
+  [[nodiscard]] bool waitsForDst() const { return pending_ > 0; }
 
  private:
   int src_;

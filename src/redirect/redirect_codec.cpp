@@ -12,7 +12,7 @@ namespace sockgate {
 
 static_assert(offsetof(sg_redirect_context, tag) == SG_CONTEXT_HEADER_LEN);
 static_assert(sizeof(sg_redirect_context) == SG_CONTEXT_HEADER_LEN + SG_TAG_MAX);
-static_assert(sizeof(sg_redirect_records) == 48);
+static_assert(sizeof(sg_redirect_records) == 160);
 static_assert(sizeof(sg_endpoint) == 24);
 
 namespace {
@@ -107,6 +107,13 @@ Result<RedirectRecords> parseRedirectRecords(std::span<const uint8_t> blob) {
   RedirectRecords r;
   r.flowId = raw.flow_id;
   r.chain.assign(raw.chain, raw.chain + raw.count);
+  r.originTgid = raw.origin.tgid;
+  r.originTid = raw.origin.tid;
+  r.originUid = raw.origin.uid;
+  r.originGid = raw.origin.gid;
+  r.originCgroupId = raw.origin.cgroup_id;
+  r.originTimeNs = raw.origin.time_ns;
+  r.originComm.assign(raw.origin.comm, strnlen(raw.origin.comm, SG_COMM_LEN));
   return r;
 }
 
@@ -116,9 +123,35 @@ std::vector<uint8_t> encodeRedirectRecords(const RedirectRecords& r) {
   raw.version = SG_ABI_VERSION;
   raw.count = static_cast<uint16_t>(std::min<size_t>(r.chain.size(), SG_MAX_CHAIN));
   raw.flow_id = r.flowId;
-  std::memcpy(raw.chain, r.chain.data(), raw.count * sizeof(uint32_t));
+  if (raw.count) std::memcpy(raw.chain, r.chain.data(), raw.count * sizeof(uint32_t));
+  raw.origin.tgid = r.originTgid;
+  raw.origin.tid = r.originTid;
+  raw.origin.uid = r.originUid;
+  raw.origin.gid = r.originGid;
+  raw.origin.cgroup_id = r.originCgroupId;
+  raw.origin.time_ns = r.originTimeNs;
+  std::memcpy(raw.origin.comm, r.originComm.data(),
+              std::min<size_t>(r.originComm.size(), SG_COMM_LEN - 1));
   const auto* bytes = reinterpret_cast<const uint8_t*>(&raw);
   return {bytes, bytes + sizeof raw};
+}
+
+RedirectState redirectStateOf(const RedirectRecords& records, uint32_t serviceId) {
+  if (records.chain.empty()) return RedirectState::NotRedirected;
+  if (records.chain.back() == serviceId) return RedirectState::RedirectedBySelf;
+  for (uint32_t id : records.chain)
+    if (id == serviceId) return RedirectState::PreviouslyRedirectedBySelf;
+  return RedirectState::RedirectedByOther;
+}
+
+const char* redirectStateName(RedirectState state) {
+  switch (state) {
+    case RedirectState::NotRedirected: return "not redirected";
+    case RedirectState::RedirectedBySelf: return "redirected by self";
+    case RedirectState::RedirectedByOther: return "redirected by other";
+    case RedirectState::PreviouslyRedirectedBySelf: return "previously redirected by self";
+  }
+  return "?";
 }
 
 }  // namespace sockgate

@@ -2,6 +2,8 @@
 // so services in any language can do the same without this library.
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include "sockgate/abi/sockgate_abi.h"
 #include "sockgate/redirect.h"
 
@@ -21,11 +23,32 @@ Result<int> levelFor(int fd) {
   return fail(EAFNOSUPPORT, "fd " + std::to_string(fd) + " is not an IPv4/IPv6 socket");
 }
 
-Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what) {
+// On SOL_IPV6, 60 and 70 are also IPV6_RECVPATHMTU and IPV6_AUTOFLOWLABEL:
+// on a socket that carries no flow the kernel answers those with an int.
+// Only a blob that starts with our magic is redirect data.
+Result<std::vector<uint8_t>> ours(std::vector<uint8_t> blob, uint32_t magic, const std::string& ctx) {
+  uint32_t got = 0;
+  if (blob.size() >= sizeof got) std::memcpy(&got, blob.data(), sizeof got);
+  if (blob.size() < 8 || got != magic)
+    return fail(ENOPROTOOPT, ctx + ": the kernel's own option answered; no redirect data");
+  return blob;
+}
+
+Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what, size_t largest,
+                                       uint32_t magic) {
   auto level = levelFor(fd);
   if (!level) return std::unexpected(level.error());
   const std::string ctx = std::string("getsockopt(fd ") + std::to_string(fd) + ", " + what + ")";
-  // Size query: a NULL buffer is the one case where the answer may exceed it.
+  // One call does it when the largest blob this version knows fits.
+  std::vector<uint8_t> buf(largest);
+  socklen_t got = static_cast<socklen_t>(largest);
+  if (::getsockopt(fd, *level, optname, buf.data(), &got) == 0) {
+    buf.resize(got);
+    return ours(std::move(buf), magic, ctx);
+  }
+  if (errno != ERANGE) return failErrno(ctx);
+  // A newer, larger blob: the size query (a NULL buffer is the one case
+  // where the answer may exceed the buffer).
   socklen_t needed = 0;
   if (::getsockopt(fd, *level, optname, nullptr, &needed) != 0) return failErrno(ctx);
   if (needed == 0) return fail(ENOPROTOOPT, ctx + ": no redirect data");
@@ -33,17 +56,19 @@ Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what) {
   socklen_t len = needed;
   if (::getsockopt(fd, *level, optname, blob.data(), &len) != 0) return failErrno(ctx);
   blob.resize(len);
-  return blob;
+  return ours(std::move(blob), magic, ctx);
 }
 
 }  // namespace
 
 Result<std::vector<uint8_t>> queryRedirectContextBlob(int fd) {
-  return queryBlob(fd, SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT");
+  return queryBlob(fd, SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT",
+                   sizeof(sg_redirect_context), SG_CONTEXT_MAGIC);
 }
 
 Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd) {
-  return queryBlob(fd, SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS");
+  return queryBlob(fd, SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS",
+                   sizeof(sg_redirect_records), SG_RECORDS_MAGIC);
 }
 
 Result<RedirectContext> readRedirectContext(int fd) {
@@ -56,6 +81,24 @@ Result<RedirectRecords> readRedirectRecords(int fd) {
   auto blob = queryRedirectRecordsBlob(fd);
   if (!blob) return std::unexpected(blob.error());
   return parseRedirectRecords(*blob);
+}
+
+Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId) {
+  auto records = readRedirectRecords(fd);
+  if (!records) {
+    if (records.error().code == ENOPROTOOPT) return RedirectState::NotRedirected;
+    return std::unexpected(records.error());
+  }
+  return redirectStateOf(*records, serviceId);
+}
+
+Status attachRedirectRecords(int fd, std::span<const uint8_t> blob) {
+  auto level = levelFor(fd);
+  if (!level) return std::unexpected(level.error());
+  if (::setsockopt(fd, *level, SG_IP_WFP_REDIRECT_RECORDS, blob.data(),
+                   static_cast<socklen_t>(blob.size())) != 0)
+    return failErrno("setsockopt(fd " + std::to_string(fd) + ", IP_WFP_REDIRECT_RECORDS)");
+  return {};
 }
 
 Result<Endpoint> queryOriginalDestination(int fd) {

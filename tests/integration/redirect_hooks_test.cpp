@@ -19,6 +19,7 @@
 #include "engine/redirect_engine.h"
 #include "sockgate/abi/sockgate_abi.h"
 #include "sockgate/redirect.h"
+#include "sockgate/security.h"
 #include "support/http_server.h"
 
 namespace sockgate::testing {
@@ -172,6 +173,16 @@ TEST_F(RedirectHooksTest, AcceptedSocketCarriesContextRecordsAndOriginalDestinat
   EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&sin6), sin6Len).toString(),
             "[::ffff:127.0.0.1]:9");
 
+  // The security query names the application as the peer, not the loopback
+  // client the service sees.
+  auto security = querySocketSecurity(conn.get());
+  ASSERT_TRUE(security) << security.error().message();
+  ASSERT_TRUE(security->peer);
+  EXPECT_EQ(security->peer->pid, child);
+  EXPECT_EQ(security->peer->source, PeerSource::kRedirectContext);
+  EXPECT_TRUE(security->flags & kSecurityFlagImpersonated);
+  EXPECT_TRUE(security->peer->pidfd.valid());
+
   char c;
   EXPECT_EQ(::read(conn.get(), &c, 1), 1);
   conn.reset();
@@ -263,8 +274,8 @@ TEST_F(RedirectHooksTest, FilterDecidesWhichFlowsAService) {
   UniqueFd dest = listenOn(Endpoint::loopback(AF_INET, destPort));
   ServiceSpec spec = service();
   spec.filter.match = SG_MATCH_PORT;
-  spec.filter.port_lo = 1;
-  spec.filter.port_hi = 1000;  // destPort is above: not for this service
+  spec.filter.port_count = 1;
+  spec.filter.ports[0] = {1, 1000};  // destPort is above: not for this service
   ASSERT_TRUE(engine_->setServices({&spec, 1}));
   pid_t child = connectFromCgroup(Endpoint::loopback(AF_INET, destPort));
   UniqueFd direct = acceptWithin(dest.get(), 5s);

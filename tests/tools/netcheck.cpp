@@ -8,6 +8,13 @@
 //                                        and answer with a stream of its own
 //   netcheck blast HOST:PORT CONNS BYTES CONNS concurrent connections, BYTES
 //                                        each way, every byte checked both ways
+//   netcheck serve-echo PORT             echo every byte back
+//   netcheck slow-echo HOST:PORT MS      one byte every 20 ms for MS milliseconds,
+//                                        each echo checked: a flow that stays open
+//   netcheck origdst-proxy PORT          a transparent proxy that knows nothing of
+//                                        sockgate: it asks SO_ORIGINAL_DST, as
+//                                        proxies written for iptables REDIRECT do,
+//                                        and attaches no redirect records
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -209,6 +216,79 @@ void serveBlastOne(int fd) {
   ::close(fd);
 }
 
+// Copies one direction until EOF, then passes the FIN on.
+void pipeOneWay(int from, int to) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(from, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!writeAll(to, reinterpret_cast<uint8_t*>(buf), static_cast<size_t>(n))) break;
+  }
+  ::shutdown(to, SHUT_WR);
+}
+
+void proxyOriginalDestination(int client) {
+  sockaddr_storage orig{};
+  socklen_t len = sizeof orig;
+  int domain = 0;
+  socklen_t dlen = sizeof domain;
+  ::getsockopt(client, SOL_SOCKET, SO_DOMAIN, &domain, &dlen);
+  int level = domain == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  if (::getsockopt(client, level, 80 /* SO_ORIGINAL_DST */, &orig, &len) != 0) {
+    std::fprintf(stderr, "netcheck: origdst-proxy: SO_ORIGINAL_DST: %s\n", std::strerror(errno));
+    ::close(client);
+    return;
+  }
+  Endpoint to = Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&orig), len);
+  int up = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(up, to.sockaddrPtr(), to.length()) != 0) {
+    std::fprintf(stderr, "netcheck: origdst-proxy: connect %s: %s\n", to.toString().c_str(),
+                 std::strerror(errno));
+    ::close(up);
+    ::close(client);
+    return;
+  }
+  std::printf("origdst-proxy: %s -> %s\n", sockgate::remoteEndpoint(client)->toString().c_str(),
+              to.toString().c_str());
+  std::fflush(stdout);
+  std::thread back([&] { pipeOneWay(up, client); });
+  pipeOneWay(client, up);
+  back.join();
+  ::close(up);
+  ::close(client);
+}
+
+void echoBack(int fd) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!writeAll(fd, reinterpret_cast<uint8_t*>(buf), static_cast<size_t>(n))) break;
+  }
+  ::close(fd);
+}
+
+int slowEcho(const Endpoint& to, int millis) {
+  int fd = connectTo(to, false);
+  std::printf("connected\n");
+  std::fflush(stdout);
+  int sent = 0;
+  for (int elapsed = 0; elapsed < millis; elapsed += 20, ++sent) {
+    uint8_t b = static_cast<uint8_t>(sent);
+    uint8_t back = 0;
+    if (!writeAll(fd, &b, 1) || !readAll(fd, &back, 1) || back != b) {
+      std::fprintf(stderr, "netcheck: slow-echo: byte %d lost: %s\n", sent, std::strerror(errno));
+      return 1;
+    }
+    ::usleep(20000);
+  }
+  ::close(fd);
+  std::printf("%d bytes echoed\n", sent);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,12 +315,23 @@ int main(int argc, char** argv) {
   if (args.size() == 2 && args[0] == "serve-blast") {
     serve(static_cast<uint16_t>(std::stoi(args[1])), serveBlastOne);
   }
+  if (args.size() == 2 && args[0] == "serve-echo") {
+    serve(static_cast<uint16_t>(std::stoi(args[1])), echoBack);
+  }
+  if (args.size() == 3 && args[0] == "slow-echo") {
+    auto to = Endpoint::parse(args[1]);
+    if (!to) die(to.error().message());
+    return slowEcho(*to, std::stoi(args[2]));
+  }
+  if (args.size() == 2 && args[0] == "origdst-proxy") {
+    serve(static_cast<uint16_t>(std::stoi(args[1])), proxyOriginalDestination);
+  }
   if (args.size() == 4 && args[0] == "blast") {
     auto to = Endpoint::parse(args[1]);
     if (!to) die(to.error().message());
     return blast(*to, std::stoi(args[2]), std::stoull(args[3]));
   }
   std::fprintf(stderr, "usage: netcheck serve-peer PORT | peer HOST:PORT [--mapped] | "
-                       "serve-blast PORT | blast HOST:PORT CONNS BYTES\n");
+                       "serve-blast PORT | blast HOST:PORT CONNS BYTES | origdst-proxy PORT | serve-echo PORT | slow-echo HOST:PORT MS\n");
   return 2;
 }

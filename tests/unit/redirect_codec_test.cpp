@@ -90,18 +90,38 @@ TEST(RedirectContext, ANewerVersionWithALongerHeaderStillParses) {
 }
 
 TEST(RedirectRecords, RoundTripAndLimits) {
-  RedirectRecords r{77, {1, 5, 9}};
+  RedirectRecords r;
+  r.flowId = 77;
+  r.chain = {1, 5, 9};
+  r.originTgid = 31;
+  r.originUid = 1000;
+  r.originComm = "wget";
   auto blob = encodeRedirectRecords(r);
   EXPECT_EQ(blob.size(), sizeof(sg_redirect_records));
   auto back = parseRedirectRecords(blob);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->flowId, 77u);
   EXPECT_EQ(back->chain, (std::vector<uint32_t>{1, 5, 9}));
+  EXPECT_EQ(back->originTgid, 31u);
+  EXPECT_EQ(back->originUid, 1000u);
+  EXPECT_EQ(back->originComm, "wget");
   auto tooLong = blob;
   uint16_t count = SG_MAX_CHAIN + 1;
   std::memcpy(tooLong.data() + offsetof(sg_redirect_records, count), &count, 2);
   EXPECT_FALSE(parseRedirectRecords(tooLong));
-  EXPECT_FALSE(parseRedirectRecords(std::span(blob).first(47)));
+  EXPECT_FALSE(parseRedirectRecords(std::span(blob).first(sizeof(sg_redirect_records) - 1)));
+}
+
+TEST(RedirectState, TheFourWindowsStates) {
+  RedirectRecords r;
+  EXPECT_EQ(redirectStateOf(r, 1), RedirectState::NotRedirected);
+  r.chain = {1};
+  EXPECT_EQ(redirectStateOf(r, 1), RedirectState::RedirectedBySelf);
+  EXPECT_EQ(redirectStateOf(r, 2), RedirectState::RedirectedByOther);
+  r.chain = {1, 2};
+  EXPECT_EQ(redirectStateOf(r, 1), RedirectState::PreviouslyRedirectedBySelf);
+  EXPECT_EQ(redirectStateOf(r, 2), RedirectState::RedirectedBySelf);
+  EXPECT_EQ(redirectStateOf(r, 3), RedirectState::RedirectedByOther);
 }
 
 }  // namespace

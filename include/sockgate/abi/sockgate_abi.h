@@ -81,12 +81,33 @@ struct sg_redirect_context {
 
 #define SG_RECORDS_MAGIC 0x52524753u /* "SGRR" */
 
+/* Who started the flow: carried along the whole chain so that every service
+ * sees the application, not the previous service. */
+#define SG_MAX_CGROUP_DEPTH 8
+
+struct sg_origin_identity {
+  __u32 tgid;
+  __u32 tid;
+  __u32 uid;
+  __u32 gid;
+  __u64 cgroup_id;
+  __u64 time_ns; /* CLOCK_MONOTONIC at the application's connect() */
+  char comm[SG_COMM_LEN];
+  /* the application's cgroup ancestors by level (0 = root), so that a
+   * cgroup filter matches on every hop, not only where the app connects */
+  __u64 cgroup_ancestors[SG_MAX_CGROUP_DEPTH];
+};
+
+/* A service passes these on, unread, from its accepted socket to its
+ * outbound socket (setsockopt IP_WFP_REDIRECT_RECORDS before connect()).
+ * Only a registered service may attach them, so their content is trusted. */
 struct sg_redirect_records {
   __u32 magic;
   __u16 version;
   __u16 count; /* entries of chain[] in use */
   __u64 flow_id;
   __u32 chain[SG_MAX_CHAIN]; /* service ids that handled the flow, in order */
+  struct sg_origin_identity origin;
 };
 
 /* ---- per-socket state (socket-local storage; kernel private) ---- */
@@ -94,6 +115,7 @@ struct sg_redirect_records {
 #define SG_SOCK_REDIRECTED 0x1u /* application socket sent to a service */
 #define SG_SOCK_SERVICE_SIDE 0x2u /* a service's accepted socket carrying a flow */
 #define SG_SOCK_HAS_RECORDS 0x4u /* records attached (by a service, outbound) */
+#define SG_SOCK_INHERITED 0x8u /* records inferred for a service that sets none */
 
 struct sg_sock_state {
   __u32 flags;
@@ -130,8 +152,10 @@ struct sg_prefix {
   __u8 addr[16];
 };
 
-/* A flow matches when every constraint named in `match` holds; prefixes are
- * alternatives (any one). Ranges are inclusive. */
+/* A flow matches when every constraint named in `match` holds. Within one
+ * constraint the entries are alternatives (any port range, any prefix...).
+ * Ranges are inclusive. The origin (uid, gid, cgroup, comm) is the
+ * application's, also on later hops of a chain. */
 #define SG_MATCH_PORT 0x01u
 #define SG_MATCH_UID 0x02u
 #define SG_MATCH_GID 0x04u
@@ -139,18 +163,26 @@ struct sg_prefix {
 #define SG_MATCH_COMM 0x10u
 #define SG_MATCH_PREFIX 0x20u
 
+#define SG_MAX_RANGES 4
+
+struct sg_range {
+  __u32 lo;
+  __u32 hi;
+};
+
 struct sg_filter {
   __u32 match;     /* SG_MATCH_* */
   __u32 protocols; /* SG_PROTO_* mask; 0 = TCP */
-  __u16 port_lo;   /* destination port range, host order */
-  __u16 port_hi;
-  __u32 uid_lo;
-  __u32 uid_hi;
-  __u32 gid_lo;
-  __u32 gid_hi;
+  __u32 port_count;
+  __u32 uid_count;
+  __u32 gid_count;
   __u32 prefix_count;
+  struct sg_range ports[SG_MAX_RANGES]; /* destination ports, host order */
+  struct sg_range uids[SG_MAX_RANGES];
+  struct sg_range gids[SG_MAX_RANGES];
+  __u64 cgroup_id;    /* origin in this cgroup or below it */
+  __u32 cgroup_level; /* its depth (root = 0), for bpf_get_current_ancestor_cgroup_id */
   __u32 _pad;
-  __u64 cgroup_id; /* origin must be in this cgroup (exact) */
   struct sg_prefix prefixes[SG_MAX_PREFIXES];
   char comm[SG_COMM_LEN]; /* exact match */
 };
@@ -176,7 +208,16 @@ struct sg_service {
 struct sg_config {
   __u32 active_table; /* 0 or 1 */
   __u32 service_count[2];
-  __u32 flags;
+  __u32 governed_level;     /* depth of the governed cgroup */
+  __u64 governed_cgroup_id; /* applications in it, or below it, are redirected */
+};
+
+/* Inheritance for services that attach no records (an unmodified proxy):
+ * the records of the last flow handed to `service_id` for `dst`. */
+struct sg_inherit_key {
+  __u32 service_id;
+  __u32 _pad;
+  struct sg_endpoint dst;
 };
 
 /* ---- decision events (ring buffer) ---- */
@@ -186,9 +227,12 @@ enum sg_decision {
   SG_DECISION_DIRECT = 2,         /* no service wanted it */
   SG_DECISION_FAIL_OPEN = 3,      /* the matching service was down: direct */
   SG_DECISION_REFUSED = 4,        /* the matching service was down, fail-closed */
-  SG_DECISION_FLOW_PUBLISHED = 5, /* sockops published the flow for the service */
-  SG_DECISION_FLOW_ACCEPTED = 6,  /* the service's accepted socket got the flow */
+  SG_DECISION_CHAIN_DONE = 5,     /* a service's outbound: no further service, direct */
+  SG_DECISION_FORGED = 6,         /* a non-service tried to attach records: EPERM */
 };
+
+#define SG_EVENT_FROM_SERVICE 0x1u /* the connect() came from a service's socket */
+#define SG_EVENT_INHERITED 0x2u    /* its records were inferred, not attached */
 
 struct sg_event {
   __u64 time_ns;
@@ -200,9 +244,59 @@ struct sg_event {
   __u32 gid;
   __u32 decision; /* enum sg_decision */
   __u32 service_id;
+  __u32 flags; /* SG_EVENT_* */
+  __u32 chain_len;
   char comm[SG_COMM_LEN];
   struct sg_endpoint dst;         /* the destination the application asked for */
   struct sg_endpoint redirect_to; /* the service listener, when redirected */
+};
+
+/* ---- socket guard: socket() audit/deny (bpf/socket_guard.bpf.c) ---- */
+
+#define SG_SOCK_MAX_RULES 32
+#define SG_SOCK_ANY 0xffffffffu /* a rule field that matches any value */
+
+enum sg_sock_action {
+  SG_SOCK_AUDIT = 1, /* record the socket() and let it through */
+  SG_SOCK_DENY = 2,  /* record it and fail it with EPERM (every hook) */
+};
+
+/* One target of a policy clause; family/type/protocol or SG_SOCK_ANY. */
+struct sg_sock_rule {
+  __u32 family;
+  __u32 type; /* SOCK_* without SOCK_NONBLOCK/SOCK_CLOEXEC */
+  __u32 protocol;
+  __u32 action; /* enum sg_sock_action */
+};
+
+/* [0] of sg_guard_config: whom the guard applies to and the live rules. */
+struct sg_sock_config {
+  __u64 governed_cgroup_id; /* 0: nobody */
+  __u32 governed_level;
+  __u32 rule_count;
+};
+
+enum sg_sock_source {
+  SG_SOCK_FROM_BPF = 1,     /* cgroup/sock_create (AF_INET, AF_INET6) */
+  SG_SOCK_FROM_SECCOMP = 2, /* seccomp user notification (other families) */
+  SG_SOCK_FROM_LSM = 3,     /* BPF LSM socket_create (every family) */
+};
+
+/* One audited or denied socket(), from any of the three sources. */
+struct sg_sock_event {
+  __u64 time_ns; /* CLOCK_MONOTONIC */
+  __u64 cgroup_id;
+  __u32 tgid;
+  __u32 tid;
+  __u32 uid;
+  __u32 gid;
+  __u32 family;
+  __u32 type;     /* without SOCK_NONBLOCK/SOCK_CLOEXEC */
+  __u32 protocol; /* as matched: inet protocol 0 resolved to TCP/UDP by the BPF hooks */
+  __u32 action;   /* enum sg_sock_action */
+  __u32 rule;     /* index of the rule that decided (deny: the first deny that matched) */
+  __u32 source; /* enum sg_sock_source */
+  char comm[SG_COMM_LEN];
 };
 
 #endif /* SOCKGATE_ABI_H */
