@@ -101,12 +101,12 @@ static __always_inline void emit(__u32 decision, const struct sg_endpoint *dst,
     e->redirect_to = *to;
   else
     __builtin_memset(&e->redirect_to, 0, sizeof(e->redirect_to));
-  __u64 flags = 0;
+  __u64 wakeup = 0;
   if (sg_event_wakeup_bytes)
-    flags = bpf_ringbuf_query(&sg_events, BPF_RB_AVAIL_DATA) >= sg_event_wakeup_bytes
-                ? BPF_RB_FORCE_WAKEUP
-                : BPF_RB_NO_WAKEUP;
-  bpf_ringbuf_submit(e, flags);
+    wakeup = bpf_ringbuf_query(&sg_events, BPF_RB_AVAIL_DATA) >= sg_event_wakeup_bytes
+                 ? BPF_RB_FORCE_WAKEUP
+                 : BPF_RB_NO_WAKEUP;
+  bpf_ringbuf_submit(e, wakeup);
 }
 
 static __always_inline int is_listener_of(const struct sg_service *s, const struct sg_endpoint *d) {

@@ -149,7 +149,7 @@ def main(build, results_dir):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
-        cg = env.Cgroups(["haproxy-nft", "haproxy-sg", "socat", "sockgate", "redirect-to"])
+        cg = env.Cgroups(["haproxy-nft", "haproxy-sg", "socat", "sockgate"])
         pids = start_world(procs, cg, tmp, build)
         run = measure.Runner(build, tmp, procs, cg, seconds, wrk_conns)
         res = data.setdefault("samples", {})

@@ -28,7 +28,7 @@ PATHS = [
     Path("nft_socat", "nftables REDIRECT + socat", env.NGINX_PORT_NFT_SOCAT,
          env.IPERF_PORT_NFT_SOCAT, None, ["socat"], nft=True),
     Path("sg_haproxy", "HAProxy behind sockgate", env.NGINX_PORT, env.IPERF_PORT, env.HOLD_PORT,
-         ["haproxy-sg", "redirect-to"]),
+         ["haproxy-sg", "sockgate"]),
     Path("sg_builtin", "sockgate built-in service", env.NGINX_PORT, env.IPERF_PORT, env.HOLD_PORT,
          ["sockgate"]),
 ]
@@ -44,7 +44,6 @@ class Runner:
         self.build, self.tmp, self.procs, self.cg = build, tmp, procs, cgroups
         self.seconds, self.wrk_conns = seconds, wrk_conns
         self.sockgate = os.path.join(build, "sockgate")
-        self.redirect_to = os.path.join(build, "bench", "redirect_to")
         self.connect_cost = os.path.join(build, "bench", "connect_cost")
         self.hold_conns = os.path.join(build, "bench", "hold_conns")
         self.count = 0
@@ -54,11 +53,24 @@ class Runner:
     def wrap(self, path, argv):
         """(argv, cgroup to start it in) that runs argv with its connections on path."""
         if path.key == "sg_haproxy":
-            to = f"127.0.0.1:{env.HAPROXY_SG_PORT}"
-            return [self.redirect_to, "--to", to, "--"] + argv, self.cg["redirect-to"]
+            policy = self.policy("haproxy", env.HAPROXY_SG_PORT, cgroup=self.cg["haproxy-sg"])
+            return [self.sockgate, "run", "--policy", policy, "--"] + argv, self.cg["sockgate"]
         if path.key == "sg_builtin":
             return [self.sockgate, "run", "--"] + argv, self.cg["sockgate"]
         return argv, None
+
+    def policy(self, name, port, cgroup=None, ports=None):
+        """A policy file naming one external service: HAProxy, or the
+        connect() benchmark's target; ports narrows its filter."""
+        text = (f'[[service]]\nname = "{name}"\nkind = "external"\n'
+                f'listen = ["127.0.0.1:{port}"]\nfail = "closed"\n')
+        if cgroup:
+            text += f'cgroup = "{cgroup}"\n'
+        if ports:
+            text += f"[service.filter]\nports = {list(ports)}\n"
+        path = os.path.join(self.tmp, f"{name}-{port}-{'-'.join(map(str, ports or []))}.toml")
+        env.write(path, text)
+        return path
 
     def run_client(self, path, client_argv, timeout):
         self.count += 1
@@ -129,15 +141,15 @@ class Runner:
 
     def connect(self, variant, n):
         client = [self.connect_cost, "run", f"127.0.0.1:{env.CONNECT_TARGET_PORT}", str(n)]
-        service = f"127.0.0.1:{env.CONNECT_SERVICE_PORT}"
         if variant == "none":
             argv, cgroup = client, None
         else:
             # The filter names one port: the service's own (so connects to the
             # target do not match) or the target's (so they all do).
-            ports = env.CONNECT_SERVICE_PORT if variant == "nomatch" else env.CONNECT_TARGET_PORT
-            argv = [self.redirect_to, "--to", service, "--ports", f"{ports}-{ports}", "--"] + client
-            cgroup = self.cg["redirect-to"]
+            port = env.CONNECT_SERVICE_PORT if variant == "nomatch" else env.CONNECT_TARGET_PORT
+            policy = self.policy("target", env.CONNECT_SERVICE_PORT, ports=[port])
+            argv = [self.sockgate, "run", "--policy", policy, "--"] + client
+            cgroup = self.cg["sockgate"]
         p = self.procs.start(argv, cgroup=cgroup, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -147,7 +159,7 @@ class Runner:
         if p.returncode != 0:
             raise MeasureError(f"connect_cost ({variant}) exited {p.returncode}: {err.strip()}")
         if variant != "none":
-            m = re.search(r"connects: (\d+) redirected, (\d+) direct", err)
+            m = re.search(r"connections: (\d+) redirected, (\d+) direct", err)
             redirected = int(m.group(1)) if m else -1
             if (variant == "match") != (redirected > 0):
                 raise MeasureError(f"connect_cost ({variant}): {redirected} connects redirected")
@@ -203,14 +215,11 @@ def expect_line(p, want, timeout):
 
 
 def check_redirected(path, outer):
-    """sockgate and redirect_to say how many connects they redirected; a
+    """sockgate run says how many connects it redirected; a
     sockgate path where nothing was redirected measured the wrong thing."""
-    if path.key == "sg_builtin":
-        m = re.search(r"connections: (\d+) redirected", outer)
-    elif path.key == "sg_haproxy":
-        m = re.search(r"connects: (\d+) redirected", outer)
-    else:
+    if not path.key.startswith("sg_"):
         return
+    m = re.search(r"connections: (\d+) redirected", outer)
     if not m or int(m.group(1)) == 0:
         raise MeasureError(f"{path.key}: no connection was redirected: {outer.strip()[-300:]}")
 

@@ -1,8 +1,8 @@
 """probe.py OUT [--cgroup PATH]... -- CMD ARGS...
 
 Runs a benchmark client and records, around exactly its lifetime, the CPU
-time the proxy's cgroups used. It is the command `sockgate run` and
-redirect_to start, so the proxy's start-up (BPF load, verifier) and
+time the proxy's cgroups used. It is the command `sockgate run`
+starts, so the proxy's start-up (BPF load, verifier) and
 teardown stay outside the figure. Writes JSON to OUT; the client's stdout
 and stderr go to OUT.stdout and OUT.stderr. Exits with the client's status.
 """
