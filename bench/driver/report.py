@@ -115,7 +115,7 @@ def table(data, figs, conn, verdict):
                  f"median [min-max]; wrk -t1 -c{s['wrk_connections']}, nginx 1 worker, 1 KiB file; "
                  f"iperf3 1 stream")
     lines.append("")
-    w0, w = 24, 19
+    w0, w = 24, 26
     lines.append("figure".ljust(w0) + "unit".ljust(8) + "".join(SHORT[k].rjust(w) for k in ORDER))
     for fid, _s, _f, label, unit, _h in FIGURES:
         per = figs.get(fid, {})
