@@ -17,6 +17,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients and servers the integration tests drive
   iproute2 util-linux procps curl nginx python3 haproxy socat iperf3 wrk nftables dnsutils openssl
+  gnuplot-nox fonts-dejavu-core   # make bench: the PNG chart
   tcpdump iputils-ping   # the sniffers the socket guard test denies (AF_PACKET, SOCK_RAW)
   # VM test tier: Debian's 6.1 kernel (fetched, never installed) under qemu TCG
   qemu-system-x86 busybox-static cpio xz-utils kmod

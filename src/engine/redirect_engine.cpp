@@ -92,6 +92,7 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
   std::unique_ptr<RedirectEngine> engine(new RedirectEngine());
   engine->skel_ = sg_redirect__open();
   if (!engine->skel_) return failErrno("open the redirect BPF object");
+  engine->skel_->rodata->sg_event_wakeup_bytes = options.eventWakeupBytes;
   if (int err = sg_redirect__load(engine->skel_); err != 0)
     return fail(-err, "load the redirect BPF programs: " + takeLibbpfLog());
 

@@ -46,7 +46,7 @@ class EventLoop {
   void acceptAll(int listenFd);
   void startFlow(UniqueFd client);
   void onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events);
-  void pumpFlow(Flow& flow);
+  void pumpFlow(Flow& flow, bool up = true, bool down = true);
   void finishFlow(Flow& flow, std::string ending, bool resetClient, bool resetUpstream);
   void beginStop();
   Status watch(int fd, Watch* w);

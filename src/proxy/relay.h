@@ -23,6 +23,9 @@ class Relay {
   Outcome pump(PipePool& pool);
 
   [[nodiscard]] uint64_t bytes() const { return bytes_; }
+  // Bytes sit in the pipe because dst was full: only dst becoming writable
+  // lets this direction move again.
+  [[nodiscard]] bool waitingForDst() const { return pending_ > 0; }
   [[nodiscard]] bool finished() const { return finished_; }
   [[nodiscard]] int error() const { return error_; }  // errno behind a reset outcome
   // After Blocked: true when bytes wait for dst to drain, false when the

@@ -1,0 +1,273 @@
+"""From samples to what a reader needs: median [min-max] per figure and path,
+ratios to direct and to the best other proxy, the issue's targets as MET or
+MISSED, a table on stdout, results/<date>.json and a PNG chart."""
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+
+PROXIES = ["nft_haproxy", "nft_socat", "sg_haproxy", "sg_builtin"]
+ORDER = ["direct"] + PROXIES
+SHORT = {"direct": "direct", "nft_haproxy": "nft+HAProxy", "nft_socat": "nft+socat",
+         "sg_haproxy": "sockgate+HAProxy", "sg_builtin": "sockgate built-in"}
+
+# (id, sample set, field, label, unit, higher is better)
+FIGURES = [
+    ("bulk_gbps", "bulk", "gbps", "bulk throughput", "Gbit/s", True),
+    ("bulk_cpu", "bulk", "cpu_s_per_gb", "  proxy CPU", "s/GB", False),
+    ("ka_rps", "keepalive", "rps", "keep-alive", "req/s", True),
+    ("ka_p50", "keepalive", "p50_ms", "  p50", "ms", False),
+    ("ka_p99", "keepalive", "p99_ms", "  p99", "ms", False),
+    ("ka_cpu", "keepalive", "proxy_cpu_us_per_req", "  proxy CPU", "us/req", False),
+    ("close_rps", "close", "rps", "connection per request", "req/s", True),
+    ("close_p50", "close", "p50_ms", "  p50", "ms", False),
+    ("close_p99", "close", "p99_ms", "  p99", "ms", False),
+    ("close_cpu", "close", "proxy_cpu_us_per_req", "  proxy CPU", "us/req", False),
+]
+CONNECT = [("none", "no hook"), ("nomatch", "hook, not matching"), ("match", "hook, matching")]
+
+TARGETS = [  # (figure, what, bound, is a floor)
+    ("bulk_gbps", "bulk throughput >= 0.65 of direct", 0.65, True),
+    ("ka_rps", "keep-alive requests/s >= 0.75 of direct", 0.75, True),
+    ("close_rps", "connection-per-request requests/s >= 0.55 of direct", 0.55, True),
+]
+# What the issue measured for the anchors on this machine class.
+REFERENCE = [("bulk_gbps", 0.52), ("ka_rps", 0.64), ("close_rps", 0.37)]
+
+
+def stats(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "samples": values}
+
+
+def summarize(data):
+    samples = data.get("samples", {})
+    figs = {}
+    for fid, sset, field, _label, _unit, higher in FIGURES:
+        per_path = {}
+        for key, runs in samples.get(sset, {}).items():
+            vals = [r[field] for r in runs if field in r]
+            if vals:
+                per_path[key] = stats(vals)
+        for key, s in per_path.items():
+            if "direct" in per_path and key != "direct" and per_path["direct"]["median"] > 0:
+                d = per_path["direct"]["median"]
+                s["to_direct"] = s["median"] / d
+                s["to_direct_min"] = s["min"] / d
+                s["to_direct_max"] = s["max"] / d
+            others = [per_path[k]["median"] for k in PROXIES if k in per_path and k != key]
+            best = (max(others) if higher else min(others)) if others else 0
+            if key != "direct" and best > 0:
+                s["to_best_other"] = s["median"] / best
+        figs[fid] = per_path
+    conn = {}
+    for v, _ in CONNECT:
+        runs = samples.get("connect", {}).get(v, [])
+        if runs:
+            conn[v] = stats([r["connect_median_ns"] for r in runs])
+            conn[v]["loop"] = stats([r["loop_median_ns"] for r in runs])
+    if "none" in conn:
+        for v in ("nomatch", "match"):
+            if v in conn:
+                conn[v]["to_none"] = conn[v]["median"] / conn["none"]["median"]
+                conn[v]["loop"]["to_none"] = conn[v]["loop"]["median"] / conn["none"]["loop"]["median"]
+    return figs, conn
+
+
+def verdicts(figs, conn, mem):
+    out = []
+    b = figs
+    for fid, what, bound, floor in TARGETS:
+        r = b.get(fid, {}).get("sg_builtin", {}).get("to_direct")
+        out.append({"target": what, "measured": r,
+                    "met": r is not None and (r >= bound if floor else r <= bound)})
+    r = conn.get("match", {}).get("to_none")
+    out.append({"target": "matching connect() costs <= 1.05 x no hook", "measured": r,
+                "met": r is not None and r <= 1.05})
+    m = mem.get("sg_builtin", {}).get("bytes_per_conn")
+    out.append({"target": "idle flow < 10 KiB resident (built-in service)",
+                "measured": m, "met": m is not None and m < 10240})
+    return out
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(data, figs, conn, verdict):
+    m = data["machine"]
+    s = data["settings"]
+    lines = []
+    lines.append(f"sockgate benchmark {data['date']}: {m['cores']} cores ({m['cpu']}), "
+                 f"Linux {m['kernel']}, load {data['load_before'][0]:.2f} before, "
+                 f"{data['load_after'][0]:.2f} after")
+    lines.append(f"{s['rounds']} interleaved rounds, {s['seconds']} s per run; "
+                 f"median [min-max]; wrk -t1 -c{s['wrk_connections']}, nginx 1 worker, 1 KiB file; "
+                 f"iperf3 1 stream")
+    lines.append("")
+    w0, w = 24, 26
+    lines.append("figure".ljust(w0) + "unit".ljust(8) + "".join(SHORT[k].rjust(w) for k in ORDER))
+    for fid, _s, _f, label, unit, _h in FIGURES:
+        per = figs.get(fid, {})
+        if not per:
+            continue
+        row = label.ljust(w0) + unit.ljust(8)
+        for k in ORDER:
+            st = per.get(k)
+            cell = f"{fmt(st['median'])} [{fmt(st['min'])}-{fmt(st['max'])}]" if st else "-"
+            row += cell.rjust(w)
+        lines.append(row)
+        if fid.endswith(("gbps", "rps")):
+            for rk, rlabel in (("to_direct", "  x direct"), ("to_best_other", "  x best other proxy")):
+                row = rlabel.ljust(w0 + 8)
+                for k in ORDER:
+                    v = per.get(k, {}).get(rk)
+                    row += (f"{v:.2f}" if v is not None else "-").rjust(w)
+                lines.append(row)
+    lines.append("")
+    lines.append("connect() from the application, ns (median of each run's per-call median)")
+    for v, label in CONNECT:
+        c = conn.get(v)
+        if not c:
+            continue
+        ratio = f"  x no hook {c['to_none']:.3f}" if "to_none" in c else ""
+        loop = c["loop"]
+        lratio = f" (x {loop['to_none']:.3f})" if "to_none" in loop else ""
+        lines.append(f"  {label:<22}{fmt(c['median']):>8} [{fmt(c['min'])}-{fmt(c['max'])}]"
+                     f"{ratio:<18}  socket+connect+close {fmt(loop['median'])}{lratio}")
+    lines.append("")
+    mem = data.get("idle_memory", {})
+    if mem:
+        any_m = next(iter(mem.values()))
+        lines.append(f"idle proxied connections: resident memory of the proxy process per "
+                     f"connection, at {any_m['connections']:,} connections")
+        for k in PROXIES:
+            if k in mem:
+                e = mem[k]
+                lines.append(f"  {SHORT[k]:<22}{e['bytes_per_conn'] / 1024:8.2f} KiB  "
+                             f"(VmRSS {e['rss_base_kib']:,} -> {e['rss_held_kib']:,} KiB)")
+        lines.append(f"  {SHORT['nft_socat']:<22}     n/a  (one process per connection)")
+        lines.append("")
+    lines.append("targets (sockgate built-in service)")
+    for v in verdict:
+        meas = v["measured"]
+        if meas is None:
+            shown = "not measured"
+        elif "KiB" in v["target"]:
+            shown = f"{meas / 1024:.2f} KiB"
+        else:
+            shown = f"{meas:.3f}"
+        lines.append(f"  {'MET   ' if v['met'] else 'MISSED'} {v['target']}: {shown}")
+    lines.append("")
+    lines.append("reference points the issue gives for this machine (informational)")
+    for fid, expect in REFERENCE:
+        r = figs.get(fid, {}).get("nft_haproxy", {}).get("to_direct")
+        label = next(f[3] for f in FIGURES if f[0] == fid)
+        lines.append(f"  nft+HAProxy {label}: {r:.2f} of direct (issue: ~{expect})" if r else
+                     f"  nft+HAProxy {label}: not measured")
+    c = conn.get("nomatch", {}).get("to_none")
+    if c:
+        lines.append(f"  bare hook (not matching): +{(c - 1) * 100:.1f} % per connect() (issue: ~1-3 %)")
+    if data["machine"]["other_root_cgroup_bpf_programs"]:
+        lines.append(f"  note: {len(data['machine']['other_root_cgroup_bpf_programs'])} cgroup BPF "
+                     "program(s) of other processes were attached at the cgroup root at start "
+                     "(they run on every path alike)")
+    for f in data.get("failures", []):
+        lines.append(f"  FAILED: {f}")
+    return "\n".join(lines) + "\n"
+
+
+def chart(path, figs, conn, mem):
+    tmp = tempfile.mkdtemp(prefix="sg-bench-chart-")
+    groups = [("bulk_gbps", "bulk"), ("ka_rps", "keep-alive"), ("close_rps", "conn. per request")]
+    with open(os.path.join(tmp, "ratios.dat"), "w") as f:
+        for fid, label in groups:
+            row = [f'"{label}"']
+            for k in PROXIES:
+                s = figs.get(fid, {}).get(k, {})
+                row += [str(s.get("to_direct", 0)), str(s.get("to_direct_min", 0)),
+                        str(s.get("to_direct_max", 0))]
+            f.write(" ".join(row) + "\n")
+    with open(os.path.join(tmp, "connect.dat"), "w") as f:
+        for v, label in CONNECT:
+            c = conn.get(v)
+            if c:
+                f.write(f'"{label}" {c["median"]} {c["min"]} {c["max"]}\n')
+    with open(os.path.join(tmp, "memory.dat"), "w") as f:
+        for k in PROXIES:
+            if k in mem:
+                f.write(f'"{SHORT[k]}" {mem[k]["bytes_per_conn"] / 1024}\n')
+        if not mem:
+            f.write('"none" 0\n')
+    colors = ["#4477aa", "#66ccee", "#ccbb44", "#ee6677"]
+    plots = []
+    for i, k in enumerate(PROXIES):
+        c = 2 + 3 * i
+        src = "'ratios.dat'" if i == 0 else "''"
+        plots.append(f"{src} using {c}:{c + 1}:{c + 2}{':xtic(1)' if i == 0 else ''} "
+                     f"title '{SHORT[k]}' lc rgb '{colors[i]}'")
+    targets = "\n".join(
+        f"set arrow from {x - 0.45},{b} to {x + 0.45},{b} nohead dt 2 lw 2 lc rgb '#aa0000' front"
+        for x, (_f, _w, b, _fl) in enumerate(TARGETS))
+    script = f"""
+set terminal pngcairo size 1500,520 font 'DejaVu Sans,11'
+set output '{path}'
+cd '{tmp}'
+set multiplot layout 1,3 title 'sockgate benchmark: proxies against direct loopback (median, bars: min-max)'
+set style data histogram
+set style histogram errorbars gap 1.5 lw 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key top right font ',9'
+set title 'throughput, fraction of direct (dashed: sockgate targets)'
+set yrange [0:1.15]
+{targets}
+plot {', '.join(plots)}
+unset arrow
+set title 'connect() cost, ns per call'
+set key off
+set yrange [0:*]
+plot 'connect.dat' using 2:3:4:xtic(1) lc rgb '#4477aa'
+set title 'resident memory per idle connection, KiB'
+set style histogram clustered gap 1.5
+set arrow from -0.5,10 to 2.5,10 nohead dt 2 lw 2 lc rgb '#aa0000' front
+set label 'target < 10 KiB' at -0.4,10.6 tc rgb '#aa0000'
+set yrange [0:*]
+plot 'memory.dat' using 2:xtic(1) lc rgb '#ee6677'
+unset multiplot
+"""
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"gnuplot: {r.stderr}")
+    for n in os.listdir(tmp):
+        os.remove(os.path.join(tmp, n))
+    os.rmdir(tmp)
+
+
+def write(data, results_dir):
+    figs, conn = summarize(data)
+    mem = data.get("idle_memory", {})
+    verdict = verdicts(figs, conn, mem)
+    data["figures"] = figs
+    data["connect"] = conn
+    data["targets"] = verdict
+    text = table(data, figs, conn, verdict)
+    os.makedirs(results_dir, exist_ok=True)
+    base = os.path.join(results_dir, data["date"])
+    data["table"] = text.splitlines()
+    with open(base + ".json", "w") as f:
+        json.dump(data, f, indent=1)
+    chart(base + ".png", figs, conn, mem)
+    print(text, end="")
+    print(f"results: {base}.json, chart: {base}.png ({data['duration_s']} s)")
