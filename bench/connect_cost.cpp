@@ -53,8 +53,10 @@ int serve(uint16_t port) {
   std::fflush(stdout);
   for (;;) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c >= 0) ::close(c);
-    else if (errno != EINTR && errno != ECONNABORTED) die("accept");
+    if (c >= 0)
+      ::close(c);
+    else if (errno != EINTR && errno != ECONNABORTED)
+      die("accept");
   }
 }
 
@@ -95,8 +97,8 @@ int run(const Endpoint& to, long n) {
   std::printf(
       "{\"n\": %ld, \"connect_median_ns\": %u, \"connect_p99_ns\": %u, "
       "\"connect_mean_ns\": %.1f, \"loop_median_ns\": %u}\n",
-      n, median(connectNs), p99(connectNs), static_cast<double>(totalConnect) / static_cast<double>(n),
-      median(loopNs));
+      n, median(connectNs), p99(connectNs),
+      static_cast<double>(totalConnect) / static_cast<double>(n), median(loopNs));
   return 0;
 }
 

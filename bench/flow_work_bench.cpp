@@ -2,11 +2,9 @@
 // flow: read the redirect context, resolve the origin's executable, fill the
 // flow record and, at exit, format its table row; and the policy work that
 // happens in user space.
-#include <unistd.h>
-
 #include <benchmark/benchmark.h>
-
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -74,8 +72,9 @@ std::string sixteenServicePolicy() {
   std::string text;
   for (int i = 0; i < 16; ++i) {
     text += "[[service]]\nname = \"svc" + std::to_string(i) + "\"\nkind = \"external\"\n";
-    text += "listen = [\"127.0.0.1:" + std::to_string(15000 + i) + "\", \"[::1]:" +
-            std::to_string(15000 + i) + "\"]\npriority = " + std::to_string(i) + "\n";
+    text += "listen = [\"127.0.0.1:" + std::to_string(15000 + i) +
+            "\", \"[::1]:" + std::to_string(15000 + i) + "\"]\npriority = " + std::to_string(i) +
+            "\n";
     text += "tag = \"" + std::string(64, 't') + "\"\n[service.filter]\n";
     text += "destinations = [\"10.0.0.0/8\", \"192.168.0.0/16\", \"2001:db8::/32\"]\n";
     text += "ports = [80, 443, \"8000-8999\"]\nuids = [0, \"1000-1999\"]\ngids = [\"100-200\"]\n";

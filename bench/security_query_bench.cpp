@@ -99,8 +99,10 @@ void BM_LoopbackTcpPeerColdCache(benchmark::State& state) {
   }
   const auto stats = sockgate::security::ownerLookupStats();
   if (stats.scans > 0) {
-    state.counters["procs_per_scan"] = static_cast<double>(stats.processesScanned) / static_cast<double>(stats.scans);
-    state.counters["fds_per_scan"] = static_cast<double>(stats.fdsRead) / static_cast<double>(stats.scans);
+    state.counters["procs_per_scan"] =
+        static_cast<double>(stats.processesScanned) / static_cast<double>(stats.scans);
+    state.counters["fds_per_scan"] =
+        static_cast<double>(stats.fdsRead) / static_cast<double>(stats.scans);
   }
 }
 BENCHMARK(BM_LoopbackTcpPeerColdCache);
@@ -134,7 +136,8 @@ void BM_WsaQuerySocketSecurityDefault(benchmark::State& state) {
   for (auto _ : state) {
     SOCKET_SECURITY_QUERY_INFO info{};
     ULONG len = sizeof(info);
-    benchmark::DoNotOptimize(WSAQuerySocketSecurity(setup().accepted, nullptr, 0, &info, &len, nullptr, nullptr));
+    benchmark::DoNotOptimize(
+        WSAQuerySocketSecurity(setup().accepted, nullptr, 0, &info, &len, nullptr, nullptr));
   }
 }
 BENCHMARK(BM_WsaQuerySocketSecurityDefault);

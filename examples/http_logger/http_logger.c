@@ -74,8 +74,8 @@ struct direction {
   int from, to;
   char buf[RELAY_BUF];
   size_t len, off;
-  int eof;      /* from has no more to send */
-  int shut;     /* and we passed that on with shutdown(to, SHUT_WR) */
+  int eof;  /* from has no more to send */
+  int shut; /* and we passed that on with shutdown(to, SHUT_WR) */
   uint64_t total;
 };
 
@@ -199,8 +199,8 @@ static void *serve(void *arg) {
   char dst[80], tag[256];
   format_addr(&info.original_dst, dst, sizeof dst);
   printable(info.tag, info.tag_len, tag, sizeof tag);
-  printf("flow %" PRIu64 ": pid %" PRIu32 " (%s) uid %" PRIu32 " -> %s, tag \"%s\", service %" PRIu32
-         "\n",
+  printf("flow %" PRIu64 ": pid %" PRIu32 " (%s) uid %" PRIu32
+         " -> %s, tag \"%s\", service %" PRIu32 "\n",
          f->id, info.origin_pid, info.origin_comm, info.origin_uid, dst, tag, info.service_id);
 
   /* The records are opaque: read them, attach them, never look inside. */

@@ -40,7 +40,7 @@ class Endpoint {
     return reinterpret_cast<const sockaddr*>(&storage_);
   }
   [[nodiscard]] socklen_t length() const { return length_; }
-  [[nodiscard]] std::string address() const;  // "127.0.0.1" or "::1"
+  [[nodiscard]] std::string address() const;   // "127.0.0.1" or "::1"
   [[nodiscard]] std::string toString() const;  // "127.0.0.1:80" or "[::1]:80"
   // The inverse of fromAddressBytes: what netlink requests and XFRM selector
   // matching compare. IPv4 leaves bytes 4..15 zero; empty gives all zero.

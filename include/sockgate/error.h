@@ -9,8 +9,8 @@
 namespace sockgate {
 
 struct Error {
-  int code = 0;          // errno value (or a library code where no errno fits)
-  std::string context;   // "connect4 attach to /sys/fs/cgroup/unified/x"
+  int code = 0;         // errno value (or a library code where no errno fits)
+  std::string context;  // "connect4 attach to /sys/fs/cgroup/unified/x"
 
   // "connect4 attach to /sys/fs/cgroup/unified/x: EPERM (Operation not permitted)"
   [[nodiscard]] std::string message() const;

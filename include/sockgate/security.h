@@ -41,7 +41,13 @@ inline constexpr uint32_t kSecurityFlagImpersonated = 0x4;
 
 // ---- IPsec ----------------------------------------------------------------
 
-enum class IpsecMode : uint8_t { kTransport = 0, kTunnel = 1, kRouteOptimization = 2, kInTrigger = 3, kBeet = 4 };
+enum class IpsecMode : uint8_t {
+  kTransport = 0,
+  kTunnel = 1,
+  kRouteOptimization = 2,
+  kInTrigger = 3,
+  kBeet = 4
+};
 
 // One installed security association (no key material is ever copied).
 struct IpsecSa {
@@ -63,13 +69,13 @@ struct IpsecSa {
 
 // What the kernel's XFRM state says about one direction of the flow.
 struct IpsecDirection {
-  bool policyFound = false;       // a policy's selector covers this direction
-  bool socketPolicy = false;      // it is a per-socket policy (setsockopt IP_XFRM_POLICY)
+  bool policyFound = false;   // a policy's selector covers this direction
+  bool socketPolicy = false;  // it is a per-socket policy (setsockopt IP_XFRM_POLICY)
   uint32_t policyIndex = 0;
-  uint8_t policyAction = 0;       // XFRM_POLICY_ALLOW (0) / BLOCK (1)
-  bool requiresIpsec = false;     // ALLOW with at least one ESP/AH template
+  uint8_t policyAction = 0;    // XFRM_POLICY_ALLOW (0) / BLOCK (1)
+  bool requiresIpsec = false;  // ALLOW with at least one ESP/AH template
   bool allTemplatesHaveSa = false;
-  std::vector<IpsecSa> sas;       // the SAs that satisfy the policy's templates
+  std::vector<IpsecSa> sas;  // the SAs that satisfy the policy's templates
 };
 
 struct IpsecStatus {
@@ -85,10 +91,10 @@ struct IpsecStatus {
 // ---- kernel TLS -------------------------------------------------------------
 
 struct KtlsDirection {
-  uint16_t version = 0;      // 0x0303 TLS 1.2, 0x0304 TLS 1.3
-  uint16_t cipherType = 0;   // TLS_CIPHER_* from <linux/tls.h>
-  std::string cipherName;    // "AES-GCM-128"
-  std::string versionName;   // "TLS 1.3"
+  uint16_t version = 0;     // 0x0303 TLS 1.2, 0x0304 TLS 1.3
+  uint16_t cipherType = 0;  // TLS_CIPHER_* from <linux/tls.h>
+  std::string cipherName;   // "AES-GCM-128"
+  std::string versionName;  // "TLS 1.3"
 };
 
 struct KtlsStatus {
@@ -112,10 +118,10 @@ struct PeerProcess {
   pid_t pid = 0;
   uid_t uid = static_cast<uid_t>(-1);  // effective uid (AF_UNIX: at connect time)
   gid_t gid = static_cast<gid_t>(-1);
-  std::vector<gid_t> groups;           // supplementary groups
-  std::string executable;              // /proc/<pid>/exe target
-  std::string command;                 // /proc/<pid>/comm
-  std::string cgroup;                  // cgroup v2 path ("0::" line of /proc/<pid>/cgroup)
+  std::vector<gid_t> groups;            // supplementary groups
+  std::string executable;               // /proc/<pid>/exe target
+  std::string command;                  // /proc/<pid>/comm
+  std::string cgroup;                   // cgroup v2 path ("0::" line of /proc/<pid>/cgroup)
   std::optional<std::string> lsmLabel;  // /proc/<pid>/attr/current when an LSM provides one
   UniqueFd pidfd;                       // refers to exactly this process; empty if not asked
   PeerSource source = PeerSource::kOther;
@@ -127,12 +133,12 @@ struct SocketSecurity {
   uint32_t flags = 0;  // kSecurityFlag*
   int family = AF_UNSPEC;
   int type = 0;
-  std::optional<Flow> flow;                // AF_INET/AF_INET6 only
-  std::optional<IpsecStatus> ipsec;        // empty if not asked or not readable (see notes)
-  std::optional<KtlsStatus> ktls;          // TCP only
-  std::optional<PeerProcess> peer;         // a local peer process, if one was found
-  std::optional<std::string> peerLabel;    // SO_PEERSEC; empty = "no label"
-  std::vector<std::string> notes;          // why something is missing ("XFRM dump: EPERM")
+  std::optional<Flow> flow;              // AF_INET/AF_INET6 only
+  std::optional<IpsecStatus> ipsec;      // empty if not asked or not readable (see notes)
+  std::optional<KtlsStatus> ktls;        // TCP only
+  std::optional<PeerProcess> peer;       // a local peer process, if one was found
+  std::optional<std::string> peerLabel;  // SO_PEERSEC; empty = "no label"
+  std::vector<std::string> notes;        // why something is missing ("XFRM dump: EPERM")
 };
 
 // A peer process resolver: given the queried socket and its flow (empty for

@@ -94,8 +94,7 @@ struct sg_redirect_context_info {
  * versions of the format (it reads the fields it knows), rejects anything
  * inconsistent: the bytes come from another process.
  * Errors: -EINVAL not a valid context; -EFAULT blob or out is NULL. */
-int sg_parse_redirect_context(const void *blob, size_t len,
-                              struct sg_redirect_context_info *out);
+int sg_parse_redirect_context(const void *blob, size_t len, struct sg_redirect_context_info *out);
 
 /* FWPS_CONNECTION_REDIRECT_STATE: what a flow is to one service. */
 enum sg_redirect_state {

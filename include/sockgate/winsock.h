@@ -3,12 +3,12 @@
 #ifndef SOCKGATE_WINSOCK_H
 #define SOCKGATE_WINSOCK_H
 
-#include "sockgate/winsock/types.h"
-#include "sockgate/winsock/startup.h"
-#include "sockgate/winsock/security.h"
+#include "sockgate/winsock/closesocket.h"
 #include "sockgate/winsock/events.h"
 #include "sockgate/winsock/ioctl.h"
-#include "sockgate/winsock/closesocket.h"
+#include "sockgate/winsock/security.h"
 #include "sockgate/winsock/socket.h"
+#include "sockgate/winsock/startup.h"
+#include "sockgate/winsock/types.h"
 
 #endif

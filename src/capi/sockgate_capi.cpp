@@ -1,8 +1,6 @@
 // The C ABI (include/sockgate/sockgate.h): a thin shell over the C++ API of
 // sockgate/redirect.h that turns Result<T> into 0 / -errno and guarantees
 // that nothing thrown inside ever crosses into C.
-#include "sockgate/sockgate.h"
-
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -12,6 +10,7 @@
 
 #include "sockgate/abi/sockgate_abi.h"
 #include "sockgate/redirect.h"
+#include "sockgate/sockgate.h"
 
 namespace {
 
@@ -152,15 +151,24 @@ int sg_query_original_destination(int fd, sockaddr* addr, socklen_t* len) {
 const char* sg_strerror(int err) {
   if (err < 0) err = -err;
   switch (err) {
-    case 0: return "success";
-    case ENOPROTOOPT: return "the socket carries no redirect flow";
-    case EPERM: return "not allowed: the caller is not a registered redirect service";
-    case ERANGE: return "the buffer is too small; the length says how much is needed";
-    case EISCONN: return "the socket is already connected: attach records before connect()";
-    case EAFNOSUPPORT: return "not an IPv4 or IPv6 socket";
-    case EINVAL: return "invalid argument, or the blob is not valid sockgate redirect data";
-    case EFAULT: return "a required pointer is NULL";
-    default: break;
+    case 0:
+      return "success";
+    case ENOPROTOOPT:
+      return "the socket carries no redirect flow";
+    case EPERM:
+      return "not allowed: the caller is not a registered redirect service";
+    case ERANGE:
+      return "the buffer is too small; the length says how much is needed";
+    case EISCONN:
+      return "the socket is already connected: attach records before connect()";
+    case EAFNOSUPPORT:
+      return "not an IPv4 or IPv6 socket";
+    case EINVAL:
+      return "invalid argument, or the blob is not valid sockgate redirect data";
+    case EFAULT:
+      return "a required pointer is NULL";
+    default:
+      break;
   }
   // strerrordesc_np (glibc >= 2.32) returns a static string: thread-safe,
   // unlike strerror.

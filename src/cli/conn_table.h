@@ -10,7 +10,7 @@
 
 namespace sockgate::cli {
 
-std::string humanBytes(uint64_t bytes);                      // "78 B", "1.2 KiB", "16.0 MiB"
+std::string humanBytes(uint64_t bytes);                       // "78 B", "1.2 KiB", "16.0 MiB"
 std::string humanDuration(std::chrono::nanoseconds elapsed);  // "850 us", "3 ms", "1.20 s"
 
 // Rows in start order, columns aligned; ends with a newline.

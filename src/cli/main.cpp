@@ -1,6 +1,5 @@
 // sockgate: socket-layer connection redirect and filtering for Linux.
 #include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <string_view>
 
@@ -33,12 +32,14 @@ int main(int argc, char** argv) {
       "run",
       "Run CMD with its TCP connections redirected through the built-in redirect service, "
       "then print the connection table. Needs root. Exits with CMD's status.");
-  runCmd->add_option("--policy", run.policyPath,
-                     "Policy file (TOML) declaring the redirect services; default: one built-in "
-                     "service for all TCP")
+  runCmd
+      ->add_option("--policy", run.policyPath,
+                   "Policy file (TOML) declaring the redirect services; default: one built-in "
+                   "service for all TCP")
       ->check(CLI::ExistingFile);
-  runCmd->add_option("--service-port", run.servicePort,
-                     "Port of the default built-in service on 127.0.0.1 and [::1] (default: any free)");
+  runCmd->add_option(
+      "--service-port", run.servicePort,
+      "Port of the default built-in service on 127.0.0.1 and [::1] (default: any free)");
   runCmd->add_option("--socket-policy", run.socketPolicy,
                      "Audit or deny socket creation, e.g. 'audit raw,packet; deny packet' "
                      "(see docs/socket-guard.md)");

@@ -1,8 +1,7 @@
 #include "cli/query_command.h"
 
-#include <netinet/in.h>
-
 #include <fmt/format.h>
+#include <netinet/in.h>
 
 #include "sockgate/security.h"
 
@@ -15,10 +14,12 @@ void addQueryCommand(CLI::App& app, QueryCommand& command) {
       "uid, executable, cgroup, label). Another process's socket needs root.");
   auto* pid = command.app->add_option("--pid", command.pid, "Process holding the socket");
   auto* fd = command.app->add_option("--fd", command.fd, "Its file descriptor number");
-  auto* tcp = command.app->add_option("--tcp", command.tcp, "A TCP socket by its LOCAL and REMOTE ends")
-                  ->expected(2);
-  auto* udp = command.app->add_option("--udp", command.udp, "A UDP socket by its LOCAL and REMOTE ends")
-                  ->expected(2);
+  auto* tcp =
+      command.app->add_option("--tcp", command.tcp, "A TCP socket by its LOCAL and REMOTE ends")
+          ->expected(2);
+  auto* udp =
+      command.app->add_option("--udp", command.udp, "A UDP socket by its LOCAL and REMOTE ends")
+          ->expected(2);
   pid->needs(fd);
   fd->needs(pid);
   pid->excludes(tcp)->excludes(udp);
@@ -49,12 +50,14 @@ int runQueryCommand(const QueryCommand& command) {
     if (!local) return failWith("query: " + local.error().message());
     auto remote = Endpoint::parse(ends[1]);
     if (!remote) return failWith("query: " + remote.error().message());
-    auto owned = socketByTuple(*local, *remote, command.tcp.size() == 2 ? IPPROTO_TCP : IPPROTO_UDP);
+    auto owned =
+        socketByTuple(*local, *remote, command.tcp.size() == 2 ? IPPROTO_TCP : IPPROTO_UDP);
     if (!owned) return failWith("query: " + owned.error().message());
     socket = std::move(owned->socket);
     what = fmt::format("pid {} fd {}", owned->pid, owned->fd);
   } else {
-    return failWith("query: name a socket with --pid P --fd N, --tcp LOCAL REMOTE or --udp LOCAL REMOTE");
+    return failWith(
+        "query: name a socket with --pid P --fd N, --tcp LOCAL REMOTE or --udp LOCAL REMOTE");
   }
   auto security = querySocketSecurity(socket.get());
   if (!security) return failWith("query " + what + ": " + security.error().message());

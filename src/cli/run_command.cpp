@@ -1,6 +1,7 @@
 #include "cli/run_command.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -12,8 +13,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "cli/conn_table.h"
 #include "common/listeners.h"
@@ -40,13 +39,20 @@ void say(const std::string& line) { fmt::print(stderr, "sockgate: {}\n", line); 
 
 const char* decisionName(uint32_t d) {
   switch (d) {
-    case SG_DECISION_REDIRECT: return "redirect";
-    case SG_DECISION_DIRECT: return "direct";
-    case SG_DECISION_FAIL_OPEN: return "direct (service down, fail-open)";
-    case SG_DECISION_REFUSED: return "refused (service down, fail-closed)";
-    case SG_DECISION_CHAIN_DONE: return "direct (end of the chain)";
-    case SG_DECISION_FORGED: return "records forged by a non-service: EPERM";
-    default: return "?";
+    case SG_DECISION_REDIRECT:
+      return "redirect";
+    case SG_DECISION_DIRECT:
+      return "direct";
+    case SG_DECISION_FAIL_OPEN:
+      return "direct (service down, fail-open)";
+    case SG_DECISION_REFUSED:
+      return "refused (service down, fail-closed)";
+    case SG_DECISION_CHAIN_DONE:
+      return "direct (end of the chain)";
+    case SG_DECISION_FORGED:
+      return "records forged by a non-service: EPERM";
+    default:
+      return "?";
   }
 }
 
@@ -55,8 +61,8 @@ struct RunScope {
   std::optional<Cgroup> cgroup;
   std::vector<std::unique_ptr<proxy::RedirectService>> services;  // the built-in ones
   std::unique_ptr<RedirectEngine> engine;
-  std::unique_ptr<SocketGuard> guard;      // inet sockets, in the kernel
-  std::unique_ptr<SeccompGuard> seccomp;   // the other families, for CMD's processes
+  std::unique_ptr<SocketGuard> guard;     // inet sockets, in the kernel
+  std::unique_ptr<SeccompGuard> seccomp;  // the other families, for CMD's processes
 
   // Processes CMD left behind in the cgroup: TERM, a grace period, KILL.
   void stopLeftovers() {
@@ -97,7 +103,8 @@ Result<ServiceSpec> externalService(const PolicyService& p, uint32_t id) {
   for (auto until = std::chrono::steady_clock::now() + kExternalServiceWait;;) {
     inode = listeningSocketInode(where);
     if (inode || std::chrono::steady_clock::now() >= until) break;
-    if (!told) say("waiting for external service '" + p.name + "' to listen on " + where.toString());
+    if (!told)
+      say("waiting for external service '" + p.name + "' to listen on " + where.toString());
     told = true;
     ::usleep(100'000);
   }
@@ -150,8 +157,8 @@ int runCommand(const RunOptions& options) {
     say("run: --service-port applies to the default policy; with --policy, set 'listen' there");
     return kSetupFailed;
   }
-  auto policy = options.policyPath.empty() ? Result<Policy>(defaultPolicy())
-                                           : loadPolicy(options.policyPath);
+  auto policy =
+      options.policyPath.empty() ? Result<Policy>(defaultPolicy()) : loadPolicy(options.policyPath);
   if (!policy) {
     say(policy.error().message());
     return kSetupFailed;
@@ -417,19 +424,21 @@ int runCommand(const RunOptions& options) {
   const auto elapsed = std::chrono::steady_clock::now() - started;
   std::string summary = fmt::format("{} ran {}, exit status {}", options.command[0],
                                     humanDuration(elapsed), exitStatusOf(status));
-  summary += fmt::format("; connections: {} redirected, {} direct",
-                         decisions[SG_DECISION_REDIRECT], decisions[SG_DECISION_DIRECT]);
+  summary += fmt::format("; connections: {} redirected, {} direct", decisions[SG_DECISION_REDIRECT],
+                         decisions[SG_DECISION_DIRECT]);
   if (decisions[SG_DECISION_FAIL_OPEN])
-    summary += fmt::format(", {} direct because the service was down",
-                           decisions[SG_DECISION_FAIL_OPEN]);
+    summary +=
+        fmt::format(", {} direct because the service was down", decisions[SG_DECISION_FAIL_OPEN]);
   if (decisions[SG_DECISION_REFUSED])
     summary += fmt::format(", {} refused", decisions[SG_DECISION_REFUSED]);
   say(summary);
   if (!flows.empty()) fmt::print(stderr, "{}", formatConnectionTable(flows));
   if (scope.guard) {
     (void)scope.guard->drainEvents(onSocketEvent);
-    if (socketEvents.empty()) say("socket guard: no socket() matched the policy");
-    else say(fmt::format("socket guard: {} socket() calls matched the policy:", socketEvents.size()));
+    if (socketEvents.empty())
+      say("socket guard: no socket() matched the policy");
+    else
+      say(fmt::format("socket guard: {} socket() calls matched the policy:", socketEvents.size()));
     for (const auto& line : socketEvents) fmt::print(stderr, "  {}\n", line);
   }
   return exitStatusOf(status);

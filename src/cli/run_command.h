@@ -1,6 +1,7 @@
 // `sockgate run [--policy FILE | --service-port N] [--trace] -- CMD ARGS...`:
-// no daemon, and no configuration unless a policy file asks for more. A cgroup for CMD, the hooks on it, the built-in service,
-// CMD run inside, the connection table at the end, and nothing left behind.
+// no daemon, and no configuration unless a policy file asks for more. A cgroup for CMD, the hooks
+// on it, the built-in service, CMD run inside, the connection table at the end, and nothing left
+// behind.
 #pragma once
 
 #include <cstdint>

@@ -36,7 +36,8 @@ std::optional<uint64_t> listeningSocketInode(const Endpoint& where) {
     std::istringstream fields(line);
     std::string slot, local, remote, state, queues, timer, retr, uid, timeout;
     uint64_t inode = 0;
-    fields >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >>
+        inode;
     if (state == "0A" && local == wanted) return inode;  // 0A: TCP_LISTEN
   }
   return std::nullopt;

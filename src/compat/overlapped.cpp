@@ -91,8 +91,8 @@ void ensureStarted(Worker* w) {
 
 }  // namespace
 
-void startOverlapped(SOCKET s, LPWSAOVERLAPPED overlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine,
-                     OverlappedWork work) {
+void startOverlapped(SOCKET s, LPWSAOVERLAPPED overlapped,
+                     LPWSAOVERLAPPED_COMPLETION_ROUTINE routine, OverlappedWork work) {
   Operation op{s, overlapped, routine, routine ? currentApcQueue() : nullptr, std::move(work)};
   Worker* w = gWorker;
   {
@@ -142,8 +142,8 @@ void holdOverlappedWorkerForTesting(bool hold) {
 
 using namespace sockgate::winsock;
 
-extern "C" BOOL WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped,
-                                       LPDWORD lpcbTransfer, BOOL fWait, LPDWORD lpdwFlags) {
+extern "C" BOOL WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcbTransfer,
+                                       BOOL fWait, LPDWORD lpdwFlags) {
   auto falseWith = [](int code) {
     (void)failWith(code);
     return FALSE;

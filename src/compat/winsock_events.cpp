@@ -190,8 +190,8 @@ extern "C" BOOL WSAResetEvent(WSAEVENT hEvent) {
   return TRUE;
 }
 
-extern "C" DWORD WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT* lphEvents,
-                                          BOOL fWaitAll, DWORD dwTimeout, BOOL fAlertable) {
+extern "C" DWORD WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT* lphEvents, BOOL fWaitAll,
+                                          DWORD dwTimeout, BOOL fAlertable) {
   if (!isStarted()) return waitFailed(WSANOTINITIALISED);
   if (cEvents == 0 || cEvents > WSA_MAXIMUM_WAIT_EVENTS || lphEvents == nullptr)
     return waitFailed(WSA_INVALID_PARAMETER);

@@ -2,8 +2,6 @@
 // Winsock getsockopt/setsockopt for IP_WFP_REDIRECT_*: the Windows buffer
 // rules and error codes on top of sockgate/redirect.h, which owns the
 // socket-option protocol. The rules are listed in sockgate/winsock/ioctl.h.
-#include "sockgate/winsock/ioctl.h"
-
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -16,6 +14,7 @@
 #include "compat/wsa_state.h"
 #include "sockgate/abi/sockgate_abi.h"
 #include "sockgate/redirect.h"
+#include "sockgate/winsock/ioctl.h"
 
 namespace sockgate::winsock {
 namespace {
@@ -33,11 +32,15 @@ bool isQuery(DWORD code) {
 // kernel's answer for a socket that carries no redirect data.
 int wsaFromRedirectError(const Error& e, int noData) {
   switch (e.code) {
-    case ENOPROTOOPT: return noData;
+    case ENOPROTOOPT:
+      return noData;
     case EBADF:
-    case ENOTSOCK: return WSAENOTSOCK;
-    case EAFNOSUPPORT: return WSAEINVAL;  // not applicable to this type of socket
-    default: return wsaFromErrno(e.code);
+    case ENOTSOCK:
+      return WSAENOTSOCK;
+    case EAFNOSUPPORT:
+      return WSAEINVAL;  // not applicable to this type of socket
+    default:
+      return wsaFromErrno(e.code);
   }
 }
 
@@ -72,7 +75,8 @@ Outcome perform(SOCKET s, DWORD code, const void* in, DWORD cbIn, void* out, DWO
   std::vector<uint8_t> blob(cbIn);
   if (!copyFromUser(blob.data(), in, cbIn)) return {WSAEFAULT, 0};
   auto attached = attachRedirectRecords(s, blob);
-  if (!attached) return {static_cast<DWORD>(wsaFromRedirectError(attached.error(), WSAEOPNOTSUPP)), 0};
+  if (!attached)
+    return {static_cast<DWORD>(wsaFromRedirectError(attached.error(), WSAEOPNOTSUPP)), 0};
   return {0, 0};
 }
 
@@ -117,8 +121,7 @@ extern "C" int WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, DWO
     return failWith(WSAEINVAL);
   if (lpOverlapped == nullptr && lpcbBytesReturned == nullptr) return failWith(WSAEFAULT);
   auto setReturned = [&](DWORD value) {
-    return lpcbBytesReturned == nullptr ||
-           copyToUser(lpcbBytesReturned, &value, sizeof value);
+    return lpcbBytesReturned == nullptr || copyToUser(lpcbBytesReturned, &value, sizeof value);
   };
 
   if (query) {
@@ -147,12 +150,10 @@ extern "C" int WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, DWO
     if (!copyToUser(lpOverlapped, &init, sizeof init)) return failWith(WSAEFAULT);
     // The size is not known until the operation completes.
     if (!setReturned(0)) return failWith(WSAEFAULT);
-    startOverlapped(s, lpOverlapped, lpCompletionRoutine,
-                    [=] {
-                      auto done = perform(s, dwIoControlCode, lpvInBuffer, cbInBuffer,
-                                          lpvOutBuffer, cbOutBuffer);
-                      return std::pair{done.status, done.bytes};
-                    });
+    startOverlapped(s, lpOverlapped, lpCompletionRoutine, [=] {
+      auto done = perform(s, dwIoControlCode, lpvInBuffer, cbInBuffer, lpvOutBuffer, cbOutBuffer);
+      return std::pair{done.status, done.bytes};
+    });
     return failWith(WSA_IO_PENDING);
   }
 

@@ -83,8 +83,10 @@ UINT64 handleFromPidfd(sockgate::UniqueFd pidfd) {
 
 }  // namespace
 
-extern "C" INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY_TEMPLATE* SecurityQueryTemplate,
-                                      ULONG SecurityQueryTemplateLen, SOCKET_SECURITY_QUERY_INFO* SecurityQueryInfo,
+extern "C" INT WSAQuerySocketSecurity(SOCKET Socket,
+                                      const SOCKET_SECURITY_QUERY_TEMPLATE* SecurityQueryTemplate,
+                                      ULONG SecurityQueryTemplateLen,
+                                      SOCKET_SECURITY_QUERY_INFO* SecurityQueryInfo,
                                       ULONG* SecurityQueryInfoLen, LPWSAOVERLAPPED /*Overlapped*/,
                                       LPWSAOVERLAPPED_COMPLETION_ROUTINE /*CompletionRoutine*/) {
   if (SecurityQueryInfoLen == nullptr) return failWith(WSAEFAULT);
@@ -93,9 +95,11 @@ extern "C" INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY
   int type = 0;
   int protocol = 0;
   if (const int err = socketOption(Socket, SO_DOMAIN, &family); err != 0) {
-    return failWith(err == ENOTSOCK || err == EBADF ? WSAENOTSOCK : sockgate::winsock::wsaFromErrno(err));
+    return failWith(err == ENOTSOCK || err == EBADF ? WSAENOTSOCK
+                                                    : sockgate::winsock::wsaFromErrno(err));
   }
-  if (socketOption(Socket, SO_TYPE, &type) != 0 || socketOption(Socket, SO_PROTOCOL, &protocol) != 0) {
+  if (socketOption(Socket, SO_TYPE, &type) != 0 ||
+      socketOption(Socket, SO_PROTOCOL, &protocol) != 0) {
     return failWith(sockgate::winsock::wsaFromErrno(errno));
   }
   if ((family != AF_INET && family != AF_INET6) || (type != SOCK_STREAM && type != SOCK_DGRAM)) {
@@ -121,7 +125,8 @@ extern "C" INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY
   // undefined behaviour to load (found by wsa_query_security_fuzz).
   uint32_t requestedProtocol = 0;
   std::memcpy(&requestedProtocol, &query, sizeof(requestedProtocol));
-  if (requestedProtocol != SOCKET_SECURITY_PROTOCOL_DEFAULT && requestedProtocol != SOCKET_SECURITY_PROTOCOL_IPSEC) {
+  if (requestedProtocol != SOCKET_SECURITY_PROTOCOL_DEFAULT &&
+      requestedProtocol != SOCKET_SECURITY_PROTOCOL_IPSEC) {
     // IPSEC2 needs the _IPSEC2 structures, which sockgate does not provide.
     return failWith(WSAEINVAL);
   }
@@ -149,15 +154,18 @@ extern "C" INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY
   auto result = sockgate::querySocketSecurity(Socket, options);
   if (!result) {
     const int err = result.error().code;
-    return failWith(err == ENOTSOCK || err == EBADF ? WSAENOTSOCK : sockgate::winsock::wsaFromErrno(err));
+    return failWith(err == ENOTSOCK || err == EBADF ? WSAENOTSOCK
+                                                    : sockgate::winsock::wsaFromErrno(err));
   }
 
   SOCKET_SECURITY_QUERY_INFO info{};
   info.Flags = result->flags;
   if (!defaultQuery) {
-    info.SecurityProtocol = result->protocol == sockgate::SecurityProtocol::kIpsec ? SOCKET_SECURITY_PROTOCOL_IPSEC
-                                                                                  : SOCKET_SECURITY_PROTOCOL_DEFAULT;
-    if (wantHandles && result->peer) info.PeerApplicationAccessTokenHandle = handleFromPidfd(std::move(result->peer->pidfd));
+    info.SecurityProtocol = result->protocol == sockgate::SecurityProtocol::kIpsec
+                                ? SOCKET_SECURITY_PROTOCOL_IPSEC
+                                : SOCKET_SECURITY_PROTOCOL_DEFAULT;
+    if (wantHandles && result->peer)
+      info.PeerApplicationAccessTokenHandle = handleFromPidfd(std::move(result->peer->pidfd));
   }
   std::memcpy(SecurityQueryInfo, &info, kInfoSize);
   *SecurityQueryInfoLen = kInfoSize;

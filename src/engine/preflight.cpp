@@ -58,15 +58,17 @@ Result<std::string> findCgroup2Mount(const std::string& mountinfoPath) {
     if (root != "/") continue;  // a bind mount of a sub-cgroup is not the hierarchy root
     return unescapeMountPath(mountPoint);
   }
-  return fail(ENOENT, "no cgroup v2 hierarchy is mounted (mount one, e.g. "
-                      "'mount -t cgroup2 none /sys/fs/cgroup/unified')");
+  return fail(ENOENT,
+              "no cgroup v2 hierarchy is mounted (mount one, e.g. "
+              "'mount -t cgroup2 none /sys/fs/cgroup/unified')");
 }
 
 Result<KernelSupport> preflight() {
   if (geteuid() != 0 && !(hasCapability(CAP_SYS_ADMIN) && hasCapability(CAP_NET_ADMIN) &&
                           hasCapability(39 /* CAP_BPF */))) {
-    return fail(EPERM, "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_BPF) to attach "
-                       "kernel hooks: run it as root, e.g. 'sudo sockgate ...'");
+    return fail(EPERM,
+                "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_BPF) to attach "
+                "kernel hooks: run it as root, e.g. 'sudo sockgate ...'");
   }
   KernelSupport support;
   auto mount = findCgroup2Mount();
@@ -74,8 +76,9 @@ Result<KernelSupport> preflight() {
   support.cgroup2Mount = *mount;
 
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    return fail(ENOENT, "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing): use a "
-                        "kernel built with CONFIG_DEBUG_INFO_BTF=y");
+    return fail(ENOENT,
+                "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing): use a "
+                "kernel built with CONFIG_DEBUG_INFO_BTF=y");
   }
 
   // libbpf's feature probes report "not supported" for any failure; ask the
@@ -85,9 +88,10 @@ Result<KernelSupport> preflight() {
     int err = errno;
     if (err == ENOSYS)
       return fail(ENOSYS, "the kernel has no BPF (built without CONFIG_BPF_SYSCALL)");
-    return fail(err, "the kernel refused to load BPF objects (BPF is restricted here: check "
-                     "kernel.unprivileged_bpf_disabled, lockdown, a seccomp filter, or that "
-                     "sockgate runs as real root and not in a user namespace)");
+    return fail(err,
+                "the kernel refused to load BPF objects (BPF is restricted here: check "
+                "kernel.unprivileged_bpf_disabled, lockdown, a seccomp filter, or that "
+                "sockgate runs as real root and not in a user namespace)");
   }
   ::close(mapFd);
 
@@ -104,9 +108,8 @@ Result<KernelSupport> preflight() {
       return fail(EPERM, std::string("the kernel refused to load ") + p.what +
                              " (BPF is restricted here: check kernel.unprivileged_bpf_disabled, "
                              "lockdown, or a seccomp filter)");
-    return fail(ok < 0 ? -ok : EOPNOTSUPP,
-                std::string("the kernel cannot load ") + p.what +
-                    " (needs CONFIG_BPF_SYSCALL and CONFIG_CGROUP_BPF)");
+    return fail(ok < 0 ? -ok : EOPNOTSUPP, std::string("the kernel cannot load ") + p.what +
+                                               " (needs CONFIG_BPF_SYSCALL and CONFIG_CGROUP_BPF)");
   }
   for (auto [type, what] : {std::pair{BPF_MAP_TYPE_SK_STORAGE, "socket-local storage maps"},
                             std::pair{BPF_MAP_TYPE_RINGBUF, "ring buffer maps"}}) {

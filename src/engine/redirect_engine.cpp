@@ -56,9 +56,8 @@ Result<sg_service> toKernelService(const ServiceSpec& spec) {
   if (!spec.listen4 && !spec.listen6)
     return fail(EINVAL, "service '" + spec.name + "': needs an IPv4 or IPv6 listener");
   if (spec.tag.size() > SG_TAG_MAX)
-    return fail(EMSGSIZE, "service '" + spec.name + "': tag of " +
-                              std::to_string(spec.tag.size()) + " bytes exceeds " +
-                              std::to_string(SG_TAG_MAX));
+    return fail(EMSGSIZE, "service '" + spec.name + "': tag of " + std::to_string(spec.tag.size()) +
+                              " bytes exceeds " + std::to_string(SG_TAG_MAX));
   s.id = spec.id;
   s.flags = SG_SVC_ACTIVE | (spec.failClosed ? SG_SVC_FAIL_CLOSED : 0);
   if (spec.listen4) {

@@ -221,8 +221,9 @@ void EventLoop::startFlow(UniqueFd client) {
   active_.fetch_add(1, std::memory_order_relaxed);
 
   if (connectErr != 0 && connectErr != EINPROGRESS) {
-    finishFlow(f, (connectErr == ECONNREFUSED ? "refused (" : "connect failed (") +
-                      errnoName(connectErr) + ")",
+    finishFlow(f,
+               (connectErr == ECONNREFUSED ? "refused (" : "connect failed (") +
+                   errnoName(connectErr) + ")",
                true, false);
     return;
   }

@@ -27,7 +27,8 @@ Result<UniqueFd> listenOn(const Endpoint& where) {
 
 Result<std::unique_ptr<RedirectService>> RedirectService::start(const ServiceOptions& options) {
   std::unique_ptr<RedirectService> svc(new RedirectService());
-  unsigned loops = options.loops ? options.loops : std::max(1u, std::thread::hardware_concurrency());
+  unsigned loops =
+      options.loops ? options.loops : std::max(1u, std::thread::hardware_concurrency());
   std::vector<Endpoint> wanted = options.listen;
   const bool defaults = wanted.empty();
   if (defaults) {

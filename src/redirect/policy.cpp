@@ -496,7 +496,7 @@ class PolicyReader {
       return invalid(
           message(at(node), who_, field, "cannot be resolved: " + mount.error().message()));
     std::string path = text->front() == '/' ? *text : *mount + "/" + *text;
-    struct stat st {};
+    struct stat st{};
     if (::stat(path.c_str(), &st) != 0) {
       int err = errno;
       return invalid(

@@ -34,7 +34,7 @@ struct PolicyService {
 };
 
 struct Policy {
-  std::string source;                  // file path, or "<default>"
+  std::string source;                   // file path, or "<default>"
   std::vector<PolicyService> services;  // in priority order
 };
 

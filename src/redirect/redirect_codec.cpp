@@ -47,8 +47,8 @@ Result<RedirectContext> parseRedirectContext(std::span<const uint8_t> blob) {
   sg_redirect_context raw{};
   std::memcpy(&raw, blob.data(), SG_CONTEXT_HEADER_LEN);
   if (raw.tag_len > totalLen - headerLen || raw.tag_len > SG_TAG_MAX)
-    return fail(EINVAL, "redirect context: tag_len " + std::to_string(raw.tag_len) +
-                            " exceeds the blob");
+    return fail(EINVAL,
+                "redirect context: tag_len " + std::to_string(raw.tag_len) + " exceeds the blob");
   if (raw.original_dst.family != AF_INET && raw.original_dst.family != AF_INET6)
     return fail(EINVAL, "redirect context: original destination family " +
                             std::to_string(raw.original_dst.family));
@@ -102,8 +102,8 @@ Result<RedirectRecords> parseRedirectRecords(std::span<const uint8_t> blob) {
   if (raw.magic != SG_RECORDS_MAGIC) return fail(EINVAL, "redirect records: bad magic");
   if (raw.version < 1) return fail(EINVAL, "redirect records: version 0");
   if (raw.count > SG_MAX_CHAIN)
-    return fail(EINVAL, "redirect records: chain of " + std::to_string(raw.count) +
-                            " exceeds " + std::to_string(SG_MAX_CHAIN));
+    return fail(EINVAL, "redirect records: chain of " + std::to_string(raw.count) + " exceeds " +
+                            std::to_string(SG_MAX_CHAIN));
   RedirectRecords r;
   r.flowId = raw.flow_id;
   r.chain.assign(raw.chain, raw.chain + raw.count);
@@ -146,10 +146,14 @@ RedirectState redirectStateOf(const RedirectRecords& records, uint32_t serviceId
 
 const char* redirectStateName(RedirectState state) {
   switch (state) {
-    case RedirectState::NotRedirected: return "not redirected";
-    case RedirectState::RedirectedBySelf: return "redirected by self";
-    case RedirectState::RedirectedByOther: return "redirected by other";
-    case RedirectState::PreviouslyRedirectedBySelf: return "previously redirected by self";
+    case RedirectState::NotRedirected:
+      return "not redirected";
+    case RedirectState::RedirectedBySelf:
+      return "redirected by self";
+    case RedirectState::RedirectedByOther:
+      return "redirected by other";
+    case RedirectState::PreviouslyRedirectedBySelf:
+      return "previously redirected by self";
   }
   return "?";
 }

@@ -26,7 +26,8 @@ Result<int> levelFor(int fd) {
 // On SOL_IPV6, 60 and 70 are also IPV6_RECVPATHMTU and IPV6_AUTOFLOWLABEL:
 // on a socket that carries no flow the kernel answers those with an int.
 // Only a blob that starts with our magic is redirect data.
-Result<std::vector<uint8_t>> ours(std::vector<uint8_t> blob, uint32_t magic, const std::string& ctx) {
+Result<std::vector<uint8_t>> ours(std::vector<uint8_t> blob, uint32_t magic,
+                                  const std::string& ctx) {
   uint32_t got = 0;
   if (blob.size() >= sizeof got) std::memcpy(&got, blob.data(), sizeof got);
   if (blob.size() < 8 || got != magic)

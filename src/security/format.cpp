@@ -12,40 +12,57 @@ namespace {
 
 std::string protoName(uint8_t proto) {
   switch (proto) {
-    case IPPROTO_ESP: return "esp";
-    case IPPROTO_AH: return "ah";
-    case IPPROTO_COMP: return "comp";
-    default: return std::to_string(proto);
+    case IPPROTO_ESP:
+      return "esp";
+    case IPPROTO_AH:
+      return "ah";
+    case IPPROTO_COMP:
+      return "comp";
+    default:
+      return std::to_string(proto);
   }
 }
 
 std::string modeName(IpsecMode mode) {
   switch (mode) {
-    case IpsecMode::kTransport: return "transport";
-    case IpsecMode::kTunnel: return "tunnel";
-    case IpsecMode::kRouteOptimization: return "ro";
-    case IpsecMode::kInTrigger: return "in_trigger";
-    case IpsecMode::kBeet: return "beet";
+    case IpsecMode::kTransport:
+      return "transport";
+    case IpsecMode::kTunnel:
+      return "tunnel";
+    case IpsecMode::kRouteOptimization:
+      return "ro";
+    case IpsecMode::kInTrigger:
+      return "in_trigger";
+    case IpsecMode::kBeet:
+      return "beet";
   }
   return "?";
 }
 
 std::string sourceName(PeerSource source) {
   switch (source) {
-    case PeerSource::kUnixCredentials: return "unix-credentials";
-    case PeerSource::kSockDiag: return "sock-diag";
-    case PeerSource::kRedirectContext: return "redirect-context";
-    case PeerSource::kOther: return "other";
+    case PeerSource::kUnixCredentials:
+      return "unix-credentials";
+    case PeerSource::kSockDiag:
+      return "sock-diag";
+    case PeerSource::kRedirectContext:
+      return "redirect-context";
+    case PeerSource::kOther:
+      return "other";
   }
   return "?";
 }
 
 std::string familyName(int family) {
   switch (family) {
-    case AF_INET: return "inet";
-    case AF_INET6: return "inet6";
-    case AF_UNIX: return "unix";
-    default: return std::to_string(family);
+    case AF_INET:
+      return "inet";
+    case AF_INET6:
+      return "inet6";
+    case AF_UNIX:
+      return "unix";
+    default:
+      return std::to_string(family);
   }
 }
 
@@ -123,8 +140,9 @@ std::string formatSecurityJson(const SocketSecurity& s, int indent) {
   j["encrypted"] = (s.flags & kSecurityFlagEncrypted) != 0;
   j["impersonated"] = (s.flags & kSecurityFlagImpersonated) != 0;
   if (s.flow) {
-    j["flow"] = {{"protocol", s.flow->protocol == IPPROTO_TCP ? "tcp" : s.flow->protocol == IPPROTO_UDP ? "udp"
-                                                                     : std::to_string(s.flow->protocol)},
+    j["flow"] = {{"protocol", s.flow->protocol == IPPROTO_TCP   ? "tcp"
+                              : s.flow->protocol == IPPROTO_UDP ? "udp"
+                                                                : std::to_string(s.flow->protocol)},
                  {"local", s.flow->local.toString()},
                  {"remote", s.flow->remote.toString()}};
   }
@@ -138,7 +156,8 @@ std::string formatSecurityJson(const SocketSecurity& s, int indent) {
   } else {
     j["ipsec"] = nullptr;
   }
-  j["ktls"] = s.ktls ? nlohmann::json{{"tx", ktlsJson(s.ktls->tx)}, {"rx", ktlsJson(s.ktls->rx)}} : nlohmann::json();
+  j["ktls"] = s.ktls ? nlohmann::json{{"tx", ktlsJson(s.ktls->tx)}, {"rx", ktlsJson(s.ktls->rx)}}
+                     : nlohmann::json();
   if (s.peer) {
     const PeerProcess& p = *s.peer;
     j["peer"] = {{"pid", p.pid},
@@ -168,19 +187,20 @@ std::string formatSecurityTable(const SocketSecurity& s) {
   };
   row("family", familyName(s.family));
   if (s.flow) {
-    row("flow", std::string(s.flow->protocol == IPPROTO_UDP ? "udp " : "tcp ") + s.flow->local.toString() + " -> " +
-                    s.flow->remote.toString());
+    row("flow", std::string(s.flow->protocol == IPPROTO_UDP ? "udp " : "tcp ") +
+                    s.flow->local.toString() + " -> " + s.flow->remote.toString());
   }
   row("protocol", s.protocol == SecurityProtocol::kIpsec ? "IPsec" : "none");
   row("flags", flagsText(s.flags));
   if (s.ipsec) {
     const auto dir = [&](const char* name, const IpsecDirection& d) {
-      std::string text = !d.policyFound ? "no policy"
+      std::string text = !d.policyFound        ? "no policy"
                          : d.policyAction != 0 ? "block policy " + std::to_string(d.policyIndex)
-                         : !d.requiresIpsec    ? "bypass policy " + std::to_string(d.policyIndex)
-                                               : "policy " + std::to_string(d.policyIndex) +
-                                                     (d.socketPolicy ? " (per-socket)" : "") +
-                                                     (d.allTemplatesHaveSa ? ", SA installed" : ", no SA");
+                         : !d.requiresIpsec
+                             ? "bypass policy " + std::to_string(d.policyIndex)
+                             : "policy " + std::to_string(d.policyIndex) +
+                                   (d.socketPolicy ? " (per-socket)" : "") +
+                                   (d.allTemplatesHaveSa ? ", SA installed" : ", no SA");
       row(name, text);
       for (const auto& sa : d.sas) row("", saLine(sa));
     };

@@ -38,27 +38,39 @@ Result<std::optional<KtlsDirection>> readDirection(int fd, int option, const cha
 
 std::string tlsCipherName(uint16_t cipherType) {
   switch (cipherType) {
-    case TLS_CIPHER_AES_GCM_128: return "AES-GCM-128";
-    case TLS_CIPHER_AES_GCM_256: return "AES-GCM-256";
-    case TLS_CIPHER_AES_CCM_128: return "AES-CCM-128";
-    case TLS_CIPHER_CHACHA20_POLY1305: return "CHACHA20-POLY1305";
-    case 55: return "SM4-GCM";       // TLS_CIPHER_SM4_GCM (5.16)
-    case 56: return "SM4-CCM";       // TLS_CIPHER_SM4_CCM (5.16)
-    case 57: return "ARIA-GCM-128";  // TLS_CIPHER_ARIA_GCM_128 (6.2)
-    case 58: return "ARIA-GCM-256";  // TLS_CIPHER_ARIA_GCM_256 (6.2)
-    default: return "cipher " + std::to_string(cipherType);
+    case TLS_CIPHER_AES_GCM_128:
+      return "AES-GCM-128";
+    case TLS_CIPHER_AES_GCM_256:
+      return "AES-GCM-256";
+    case TLS_CIPHER_AES_CCM_128:
+      return "AES-CCM-128";
+    case TLS_CIPHER_CHACHA20_POLY1305:
+      return "CHACHA20-POLY1305";
+    case 55:
+      return "SM4-GCM";  // TLS_CIPHER_SM4_GCM (5.16)
+    case 56:
+      return "SM4-CCM";  // TLS_CIPHER_SM4_CCM (5.16)
+    case 57:
+      return "ARIA-GCM-128";  // TLS_CIPHER_ARIA_GCM_128 (6.2)
+    case 58:
+      return "ARIA-GCM-256";  // TLS_CIPHER_ARIA_GCM_256 (6.2)
+    default:
+      return "cipher " + std::to_string(cipherType);
   }
 }
 
 std::string tlsVersionName(uint16_t version) {
   switch (version) {
-    case TLS_1_2_VERSION: return "TLS 1.2";
-    case TLS_1_3_VERSION: return "TLS 1.3";
-    default: return "version 0x" + [&] {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "%04x", version);
-      return std::string(buf);
-    }();
+    case TLS_1_2_VERSION:
+      return "TLS 1.2";
+    case TLS_1_3_VERSION:
+      return "TLS 1.3";
+    default:
+      return "version 0x" + [&] {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "%04x", version);
+        return std::string(buf);
+      }();
   }
 }
 
@@ -77,7 +89,8 @@ Result<std::optional<KtlsStatus>> readKtls(int fd) {
     if (errno == ENOPROTOOPT) return std::optional<KtlsStatus>{};
     return failErrno("getsockopt TCP_ULP");
   }
-  if (!ulpIsTls(std::string_view(ulp, std::min<size_t>(len, kUlpNameMax)))) return std::optional<KtlsStatus>{};
+  if (!ulpIsTls(std::string_view(ulp, std::min<size_t>(len, kUlpNameMax))))
+    return std::optional<KtlsStatus>{};
   KtlsStatus status;
   auto tx = readDirection(fd, TLS_TX, "TLS_TX");
   if (!tx) return std::unexpected(std::move(tx.error()));

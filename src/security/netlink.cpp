@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <string>
 #include <ctime>
+#include <string>
 #include <vector>
 
 namespace sockgate::security {
@@ -53,9 +53,11 @@ Result<BatchEnd> walkReplies(std::span<const uint8_t> bytes, uint32_t seq, uint3
     size_t offset = 0;
     while (bytes.size() - offset >= sizeof(nlmsghdr)) {
       uint32_t messageLen = 0;
-      std::memcpy(&messageLen, bytes.data() + offset + offsetof(nlmsghdr, nlmsg_len), sizeof(messageLen));
+      std::memcpy(&messageLen, bytes.data() + offset + offsetof(nlmsghdr, nlmsg_len),
+                  sizeof(messageLen));
       if (messageLen < sizeof(nlmsghdr) || messageLen > bytes.size() - offset) {
-        return fail(EBADMSG, "netlink reply: message length " + std::to_string(messageLen) + " out of bounds");
+        return fail(EBADMSG, "netlink reply: message length " + std::to_string(messageLen) +
+                                 " out of bounds");
       }
       offset += NLMSG_ALIGN(messageLen);
       if (offset >= bytes.size()) break;
@@ -107,8 +109,9 @@ Status NetlinkChannel::transact(nlmsghdr* request, bool dump, const MessageHandl
       if (errno == EINTR) continue;
       return failErrno(std::string(what_) + ": netlink receive");
     }
-    auto batch = walkReplies({reinterpret_cast<const uint8_t*>(buffer.data()), static_cast<size_t>(n)},
-                             request->nlmsg_seq, portid_, onMessage);
+    auto batch =
+        walkReplies({reinterpret_cast<const uint8_t*>(buffer.data()), static_cast<size_t>(n)},
+                    request->nlmsg_seq, portid_, onMessage);
     if (!batch) {
       batch.error().context = std::string(what_) + ": " + batch.error().context;
       return std::unexpected(std::move(batch.error()));

@@ -1,7 +1,7 @@
 #include "security/peer_credentials.h"
 
-#include <climits>
 #include <cerrno>
+#include <climits>
 
 namespace sockgate::security {
 namespace {
@@ -25,7 +25,8 @@ Result<std::optional<std::string>> readPeerSecurityLabel(const GetsockoptFn& get
     auto len = static_cast<socklen_t>(buf.size());
     const int err = get(buf.data(), &len);
     if (err == 0) {
-      if (len > buf.size()) return fail(EPROTO, "SO_PEERSEC: kernel reported more bytes than it was given");
+      if (len > buf.size())
+        return fail(EPROTO, "SO_PEERSEC: kernel reported more bytes than it was given");
       buf.resize(len);
       // "foo" and "foo\0" are the same label.
       if (!buf.empty() && buf.back() == '\0') buf.pop_back();
@@ -67,7 +68,8 @@ Result<std::vector<gid_t>> readPeerGroups(const GetsockoptFn& get) {
 Result<UnixPeerCredentials> readPeerCredentials(int fd) {
   ucred cred{};
   socklen_t len = sizeof(cred);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return failErrno("getsockopt SO_PEERCRED");
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return failErrno("getsockopt SO_PEERCRED");
   if (len != sizeof(cred)) return fail(EPROTO, "SO_PEERCRED: short answer");
   return UnixPeerCredentials{cred.pid, cred.uid, cred.gid};
 }

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include "security/pidfd.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,8 @@
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
+
+#include "security/pidfd.h"
 
 namespace sockgate::security {
 namespace {
@@ -220,7 +221,7 @@ Result<std::optional<SocketOwner>> findSocketOwner(uint64_t inode, std::optional
       if (!pid) continue;
       bool likely = !uidHint.has_value();
       if (uidHint) {
-        struct stat st {};
+        struct stat st{};
         // /proc/<pid> belongs to the process's euid (root if not dumpable).
         if (::fstatat(procFd.get(), entry->d_name, &st, 0) == 0) {
           likely = st.st_uid == *uidHint || st.st_uid == 0;

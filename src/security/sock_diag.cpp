@@ -39,7 +39,8 @@ std::vector<uint32_t> buildInetDiagRequest(int protocol, const Endpoint& local,
   header->nlmsg_type = SOCK_DIAG_BY_FAMILY;
   // No NLM_F_DUMP: an exact lookup of one socket (sock_diag(7)).
   header->nlmsg_flags = NLM_F_REQUEST;
-  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(header, sizeof(inet_diag_req_v2)));
+  auto* req =
+      static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(header, sizeof(inet_diag_req_v2)));
   req->sdiag_family = static_cast<uint8_t>(local.family());
   req->sdiag_protocol = static_cast<uint8_t>(protocol);
   req->idiag_states = ~0U;
@@ -75,7 +76,8 @@ Result<std::optional<InetDiagSocket>> parseInetDiagMessage(const nlmsghdr& messa
     std::optional<uint64_t> cgroup;
   } found;
   const auto collect = [](const nlattr* attr, void* data) -> int {
-    if (mnl_attr_get_type(attr) == INET_DIAG_CGROUP_ID && mnl_attr_get_payload_len(attr) >= sizeof(uint64_t)) {
+    if (mnl_attr_get_type(attr) == INET_DIAG_CGROUP_ID &&
+        mnl_attr_get_payload_len(attr) >= sizeof(uint64_t)) {
       uint64_t id = 0;
       std::memcpy(&id, mnl_attr_get_payload(attr), sizeof(id));
       static_cast<Found*>(data)->cgroup = id;
@@ -89,7 +91,8 @@ Result<std::optional<InetDiagSocket>> parseInetDiagMessage(const nlmsghdr& messa
   return std::optional<InetDiagSocket>(out);
 }
 
-Result<BatchEnd> parseInetDiagBatch(std::span<const uint8_t> bytes, std::vector<InetDiagSocket>& out) {
+Result<BatchEnd> parseInetDiagBatch(std::span<const uint8_t> bytes,
+                                    std::vector<InetDiagSocket>& out) {
   return walkReplies(bytes, 0, 0, [&](const nlmsghdr& message) -> Status {
     auto item = parseInetDiagMessage(message);
     if (!item) return std::unexpected(std::move(item.error()));
@@ -139,7 +142,8 @@ Result<std::optional<InetDiagSocket>> findInetSocket(int protocol, const Endpoin
     if (status.error().code == ENOENT) return std::optional<InetDiagSocket>{};
     return std::unexpected(std::move(status.error()));
   }
-  if (found && !replyMatches(protocol, *found, local, remote)) return std::optional<InetDiagSocket>{};
+  if (found && !replyMatches(protocol, *found, local, remote))
+    return std::optional<InetDiagSocket>{};
   return found;
 }
 

@@ -3,7 +3,6 @@
 // the /proc owner scan) only run when the caller asked for them.
 #include <netinet/in.h>
 #include <poll.h>
-#include "security/pidfd.h"
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 
 #include "security/ktls.h"
 #include "security/peer_credentials.h"
+#include "security/pidfd.h"
 #include "security/process_info.h"
 #include "security/redirect_peer.h"
 #include "security/sock_diag.h"
@@ -35,7 +35,8 @@ void note(std::string text) {
 Result<int> intOption(int fd, int option, const char* name) {
   int value = 0;
   socklen_t len = sizeof(value);
-  if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) != 0) return failErrno(std::string("getsockopt ") + name);
+  if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) != 0)
+    return failErrno(std::string("getsockopt ") + name);
   return value;
 }
 
@@ -57,14 +58,16 @@ void dropProcFieldsIfExited(PeerProcess& peer, int pidfd) {
   note("peer process " + std::to_string(peer.pid) + " exited during the query");
 }
 
-Result<std::optional<PeerProcess>> resolveUnixPeer(int fd, const std::optional<Flow>& flow, bool wantPidfd) {
+Result<std::optional<PeerProcess>> resolveUnixPeer(int fd, const std::optional<Flow>& flow,
+                                                   bool wantPidfd) {
   if (flow) return std::optional<PeerProcess>{};
   auto domain = intOption(fd, SO_DOMAIN, "SO_DOMAIN");
   if (!domain) return std::unexpected(std::move(domain.error()));
   if (*domain != AF_UNIX) return std::optional<PeerProcess>{};
   auto cred = security::readPeerCredentials(fd);
   if (!cred) return std::unexpected(std::move(cred.error()));
-  if (cred->pid <= 0) return std::optional<PeerProcess>{};  // no peer, or one in a pid namespace we cannot see
+  if (cred->pid <= 0)
+    return std::optional<PeerProcess>{};  // no peer, or one in a pid namespace we cannot see
   PeerProcess peer;
   peer.source = PeerSource::kUnixCredentials;
   auto pidfd = security::readPeerPidfd(fd);
@@ -104,7 +107,8 @@ Result<std::optional<PeerProcess>> resolveUnixPeer(int fd, const std::optional<F
   return std::optional<PeerProcess>(std::move(peer));
 }
 
-Result<std::optional<PeerProcess>> resolveSockDiagPeer(int, const std::optional<Flow>& flow, bool wantPidfd) {
+Result<std::optional<PeerProcess>> resolveSockDiagPeer(int, const std::optional<Flow>& flow,
+                                                       bool wantPidfd) {
   if (!flow || (flow->protocol != IPPROTO_TCP && flow->protocol != IPPROTO_UDP)) {
     return std::optional<PeerProcess>{};
   }
@@ -178,7 +182,8 @@ Status pendingDatagramError(int fd) {
   if (::poll(&p, 1, 0) <= 0 || (p.revents & POLLERR) == 0) return {};
   auto err = intOption(fd, SO_ERROR, "SO_ERROR");
   if (!err) return std::unexpected(std::move(err.error()));
-  if (*err == ECONNREFUSED) return fail(ECONNRESET, "socket " + std::to_string(fd) + ": ICMP port unreachable");
+  if (*err == ECONNREFUSED)
+    return fail(ECONNRESET, "socket " + std::to_string(fd) + ": ICMP port unreachable");
   if (*err != 0) return fail(*err, "socket " + std::to_string(fd) + ": pending error");
   return {};
 }
@@ -230,9 +235,11 @@ void addIpsec(int fd, const Flow& flow, SocketSecurity& out) {
   out.ipsec = std::move(status);
 }
 
-Result<std::optional<PeerProcess>> resolvePeer(int fd, const std::optional<Flow>& flow, const QueryOptions& options,
+Result<std::optional<PeerProcess>> resolvePeer(int fd, const std::optional<Flow>& flow,
+                                               const QueryOptions& options,
                                                std::vector<std::string>& notes) {
-  const std::vector<PeerResolver> chain = options.resolvers.empty() ? peerResolvers() : options.resolvers;
+  const std::vector<PeerResolver> chain =
+      options.resolvers.empty() ? peerResolvers() : options.resolvers;
   tNotes = &notes;
   struct Reset {
     ~Reset() { tNotes = nullptr; }
@@ -284,7 +291,8 @@ Result<SocketSecurity> querySocketSecurity(int fd, const QueryOptions& options) 
 
   if (*domain == AF_UNIX) {
     if (options.wantLabel) {
-      auto label = security::readPeerSecurityLabel(security::realGetsockopt(fd, SOL_SOCKET, SO_PEERSEC));
+      auto label =
+          security::readPeerSecurityLabel(security::realGetsockopt(fd, SOL_SOCKET, SO_PEERSEC));
       if (!label) return std::unexpected(std::move(label.error()));
       out.peerLabel = std::move(*label);
     }
@@ -297,7 +305,8 @@ Result<SocketSecurity> querySocketSecurity(int fd, const QueryOptions& options) 
     return out;
   }
   if (*domain != AF_INET && *domain != AF_INET6) {
-    return fail(EAFNOSUPPORT, "socket " + std::to_string(fd) + ": family " + std::to_string(*domain));
+    return fail(EAFNOSUPPORT,
+                "socket " + std::to_string(fd) + ": family " + std::to_string(*domain));
   }
   if (*type != SOCK_STREAM && *type != SOCK_DGRAM) {
     return fail(EINVAL, "socket " + std::to_string(fd) + ": type " + std::to_string(*type));
@@ -305,7 +314,8 @@ Result<SocketSecurity> querySocketSecurity(int fd, const QueryOptions& options) 
   // MPTCP runs over TCP subflows: the wire (and IPsec) sees TCP.
   const int wireProtocol = *protocol == IPPROTO_MPTCP ? IPPROTO_TCP : *protocol;
   if (wireProtocol == IPPROTO_UDP) {
-    if (auto pending = pendingDatagramError(fd); !pending) return std::unexpected(std::move(pending.error()));
+    if (auto pending = pendingDatagramError(fd); !pending)
+      return std::unexpected(std::move(pending.error()));
   }
   auto flow = flowOf(fd, wireProtocol, options);
   if (!flow) return std::unexpected(std::move(flow.error()));
@@ -322,7 +332,8 @@ Result<SocketSecurity> querySocketSecurity(int fd, const QueryOptions& options) 
   if (options.wantIpsec) addIpsec(fd, *flow, out);
   if (options.wantLabel && wireProtocol == IPPROTO_TCP) {
     // Labeled IPsec / NetLabel: an error here proves nothing either way.
-    auto label = security::readPeerSecurityLabel(security::realGetsockopt(fd, SOL_SOCKET, SO_PEERSEC));
+    auto label =
+        security::readPeerSecurityLabel(security::realGetsockopt(fd, SOL_SOCKET, SO_PEERSEC));
     if (label) {
       out.peerLabel = std::move(*label);
     } else {

@@ -14,7 +14,8 @@ namespace sockgate::security {
 Result<TcpState> readTcpState(int fd) {
   tcp_info info{};
   socklen_t len = sizeof(info);
-  if (::getsockopt(fd, SOL_TCP, TCP_INFO, &info, &len) != 0) return failErrno("getsockopt TCP_INFO");
+  if (::getsockopt(fd, SOL_TCP, TCP_INFO, &info, &len) != 0)
+    return failErrno("getsockopt TCP_INFO");
   TcpState out;
   out.state = info.tcpi_state;
   // Older kernels return a shorter struct; the unfilled tail stays 0.

@@ -9,8 +9,8 @@
 namespace sockgate::security {
 
 struct TcpState {
-  uint8_t state = 0;     // TCP_ESTABLISHED (1) ... TCP_CLOSE (7), TCP_LISTEN (10)
-  uint32_t segsIn = 0;   // segments received, 0 if the socket never heard from a peer
+  uint8_t state = 0;    // TCP_ESTABLISHED (1) ... TCP_CLOSE (7), TCP_LISTEN (10)
+  uint32_t segsIn = 0;  // segments received, 0 if the socket never heard from a peer
 };
 
 inline constexpr uint8_t kTcpClose = 7;

@@ -88,8 +88,8 @@ uint32_t readU32(const nlattr* attr) {
   return value;
 }
 
-bool prefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b, unsigned prefix,
-                   int family) {
+bool prefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b,
+                   unsigned prefix, int family) {
   const unsigned maxBits = family == AF_INET ? 32 : 128;
   // The kernel treats prefixlen 0 as "any"; larger-than-address prefixes
   // (which the kernel refuses) compare the whole address.
@@ -104,7 +104,8 @@ bool prefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 1
 
 bool addressIsAny(const std::array<uint8_t, 16>& a, int family) {
   const size_t n = family == AF_INET ? 4 : 16;
-  return std::all_of(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), [](uint8_t b) { return b == 0; });
+  return std::all_of(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n),
+                     [](uint8_t b) { return b == 0; });
 }
 
 bool addressEquals(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b, int family) {
@@ -139,7 +140,8 @@ bool stateSatisfies(const XfrmState& state, const XfrmTemplate& tmpl, const Dire
     const int family = tmpl.family != 0 ? tmpl.family : flow.family;
     if (state.family != family) return false;
     if (!addressEquals(state.daddr, tmpl.daddr, family)) return false;
-    if (!addressIsAny(tmpl.saddr, family) && !addressEquals(state.saddr, tmpl.saddr, family)) return false;
+    if (!addressIsAny(tmpl.saddr, family) && !addressEquals(state.saddr, tmpl.saddr, family))
+      return false;
   } else {
     if (state.family != flow.family) return false;
     if (!addressEquals(state.daddr, flow.daddr, flow.family)) return false;
@@ -163,7 +165,8 @@ const XfrmPolicy* choosePolicy(const std::vector<const XfrmPolicy*>& candidates)
 
 IpsecDirection evaluateDirection(const std::vector<XfrmPolicy>& policies,
                                  const std::vector<XfrmState>& states, const DirectedFlow& flow,
-                                 uint8_t dir, uint32_t socketMark, std::vector<std::string>& notes) {
+                                 uint8_t dir, uint32_t socketMark,
+                                 std::vector<std::string>& notes) {
   IpsecDirection out;
   const char* dirName = dir == XFRM_POLICY_OUT ? "out" : "in";
   const XfrmPolicy* chosen = nullptr;
@@ -227,8 +230,9 @@ IpsecDirection evaluateDirection(const std::vector<XfrmPolicy>& policies,
 
 bool directionSecured(const IpsecDirection& d) {
   return d.requiresIpsec && d.allTemplatesHaveSa &&
-         std::any_of(d.sas.begin(), d.sas.end(),
-                     [](const IpsecSa& sa) { return sa.proto == kProtoEsp || sa.proto == kProtoAh; });
+         std::any_of(d.sas.begin(), d.sas.end(), [](const IpsecSa& sa) {
+           return sa.proto == kProtoEsp || sa.proto == kProtoAh;
+         });
 }
 
 bool directionEncrypted(const IpsecDirection& d) {
@@ -282,7 +286,8 @@ Result<std::optional<XfrmPolicy>> parseXfrmPolicy(const nlmsghdr& message) {
   policy.action = info.action;
   if (const nlattr* tmpl = attrs->table[XFRMA_TMPL]) {
     const size_t len = mnl_attr_get_payload_len(tmpl);
-    if (len % sizeof(xfrm_user_tmpl) != 0) return fail(EBADMSG, "xfrm policy: template array length");
+    if (len % sizeof(xfrm_user_tmpl) != 0)
+      return fail(EBADMSG, "xfrm policy: template array length");
     const auto* base = static_cast<const uint8_t*>(mnl_attr_get_payload(tmpl));
     for (size_t off = 0; off < len; off += sizeof(xfrm_user_tmpl)) {
       xfrm_user_tmpl t{};
@@ -329,24 +334,32 @@ Result<std::optional<XfrmState>> parseXfrmState(const nlmsghdr& message) {
   state.mode = info.mode;
   const auto& t = attrs->table;
   // Only names are read; the key bytes that follow them are never copied.
-  if (auto s = readAlgorithmName(t[XFRMA_ALG_AEAD], sizeof(xfrm_algo_aead), &state.aead, "xfrm state"); !s) {
+  if (auto s =
+          readAlgorithmName(t[XFRMA_ALG_AEAD], sizeof(xfrm_algo_aead), &state.aead, "xfrm state");
+      !s) {
     return std::unexpected(std::move(s.error()));
   }
-  if (auto s = readAlgorithmName(t[XFRMA_ALG_CRYPT], sizeof(xfrm_algo), &state.encryption, "xfrm state"); !s) {
+  if (auto s =
+          readAlgorithmName(t[XFRMA_ALG_CRYPT], sizeof(xfrm_algo), &state.encryption, "xfrm state");
+      !s) {
     return std::unexpected(std::move(s.error()));
   }
   // AUTH_TRUNC (what iproute2 installs) and plain AUTH both name the MAC.
-  if (auto s = readAlgorithmName(t[XFRMA_ALG_AUTH_TRUNC], sizeof(xfrm_algo_auth), &state.authentication,
-                                 "xfrm state");
+  if (auto s = readAlgorithmName(t[XFRMA_ALG_AUTH_TRUNC], sizeof(xfrm_algo_auth),
+                                 &state.authentication, "xfrm state");
       !s) {
     return std::unexpected(std::move(s.error()));
   }
   if (state.authentication.empty()) {
-    if (auto s = readAlgorithmName(t[XFRMA_ALG_AUTH], sizeof(xfrm_algo), &state.authentication, "xfrm state"); !s) {
+    if (auto s = readAlgorithmName(t[XFRMA_ALG_AUTH], sizeof(xfrm_algo), &state.authentication,
+                                   "xfrm state");
+        !s) {
       return std::unexpected(std::move(s.error()));
     }
   }
-  if (auto s = readAlgorithmName(t[XFRMA_ALG_COMP], sizeof(xfrm_algo), &state.compression, "xfrm state"); !s) {
+  if (auto s =
+          readAlgorithmName(t[XFRMA_ALG_COMP], sizeof(xfrm_algo), &state.compression, "xfrm state");
+      !s) {
     return std::unexpected(std::move(s.error()));
   }
   state.mark = readMark(t[XFRMA_MARK]);
@@ -354,7 +367,8 @@ Result<std::optional<XfrmState>> parseXfrmState(const nlmsghdr& message) {
   return std::optional<XfrmState>(std::move(state));
 }
 
-Result<BatchEnd> parseXfrmPolicyBatch(std::span<const uint8_t> bytes, std::vector<XfrmPolicy>& out) {
+Result<BatchEnd> parseXfrmPolicyBatch(std::span<const uint8_t> bytes,
+                                      std::vector<XfrmPolicy>& out) {
   return parseBatch(bytes, out, parseXfrmPolicy);
 }
 
@@ -426,15 +440,16 @@ IpsecSa toIpsecSa(const XfrmState& state) {
   return sa;
 }
 
-IpsecStatus evaluateIpsec(const std::vector<XfrmPolicy>& policies, const std::vector<XfrmState>& states,
-                          const Flow& flow, const SocketXfrmContext& context) {
+IpsecStatus evaluateIpsec(const std::vector<XfrmPolicy>& policies,
+                          const std::vector<XfrmState>& states, const Flow& flow,
+                          const SocketXfrmContext& context) {
   IpsecStatus status;
   status.policiesSeen = policies.size();
   status.statesSeen = states.size();
-  status.outbound =
-      evaluateDirection(policies, states, outboundOf(flow), XFRM_POLICY_OUT, context.mark, status.notes);
-  status.inbound =
-      evaluateDirection(policies, states, inboundOf(flow), XFRM_POLICY_IN, context.mark, status.notes);
+  status.outbound = evaluateDirection(policies, states, outboundOf(flow), XFRM_POLICY_OUT,
+                                      context.mark, status.notes);
+  status.inbound = evaluateDirection(policies, states, inboundOf(flow), XFRM_POLICY_IN,
+                                     context.mark, status.notes);
   status.secured = directionSecured(status.outbound) && directionSecured(status.inbound);
   status.encrypted =
       status.secured && directionEncrypted(status.outbound) && directionEncrypted(status.inbound);

@@ -85,9 +85,9 @@ struct XfrmState {
 
 // Parse a whole buffer of replies (what one recv returns), appending.
 [[nodiscard]] Result<BatchEnd> parseXfrmPolicyBatch(std::span<const uint8_t> bytes,
-                                                          std::vector<XfrmPolicy>& out);
+                                                    std::vector<XfrmPolicy>& out);
 [[nodiscard]] Result<BatchEnd> parseXfrmStateBatch(std::span<const uint8_t> bytes,
-                                                         std::vector<XfrmState>& out);
+                                                   std::vector<XfrmState>& out);
 
 // The request a dump sends (XFRM_MSG_GETPOLICY / XFRM_MSG_GETSA + NLM_F_DUMP).
 [[nodiscard]] std::vector<uint32_t> buildXfrmDumpRequest(uint16_t type);

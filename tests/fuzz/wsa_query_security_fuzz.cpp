@@ -6,8 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -54,21 +54,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Template bytes come from the input; the buffer handed over is as large
   // as the length claims, so only the rules (not our harness) are fuzzed.
   const size_t templateBytes = templateLen % 512;
-  std::vector<uint8_t> tmpl(std::max<size_t>(templateBytes, sizeof(SOCKET_SECURITY_QUERY_TEMPLATE)), 0);
+  std::vector<uint8_t> tmpl(std::max<size_t>(templateBytes, sizeof(SOCKET_SECURITY_QUERY_TEMPLATE)),
+                            0);
   std::memcpy(tmpl.data(), data, std::min(size, tmpl.size()));
   std::vector<uint8_t> info(std::max<size_t>(infoLen % 64, 1));
   ULONG infoSize = static_cast<ULONG>(infoLen % 64);
   const SOCKET s = which == 0 ? sockets.tcp : which == 1 ? sockets.udp : sockets.file;
-  const auto* templatePtr = (nulls & 1) ? nullptr : reinterpret_cast<const SOCKET_SECURITY_QUERY_TEMPLATE*>(tmpl.data());
-  auto* infoPtr = (nulls & 2) ? nullptr : reinterpret_cast<SOCKET_SECURITY_QUERY_INFO*>(info.data());
+  const auto* templatePtr =
+      (nulls & 1) ? nullptr : reinterpret_cast<const SOCKET_SECURITY_QUERY_TEMPLATE*>(tmpl.data());
+  auto* infoPtr =
+      (nulls & 2) ? nullptr : reinterpret_cast<SOCKET_SECURITY_QUERY_INFO*>(info.data());
   ULONG* infoLenPtr = (nulls & 4) ? nullptr : &infoSize;
   if (infoPtr != nullptr && infoSize > info.size()) infoSize = static_cast<ULONG>(info.size());
-  const int rc = WSAQuerySocketSecurity(s, templatePtr, static_cast<ULONG>(templateBytes), infoPtr, infoLenPtr,
-                                        nullptr, nullptr);
+  const int rc = WSAQuerySocketSecurity(s, templatePtr, static_cast<ULONG>(templateBytes), infoPtr,
+                                        infoLenPtr, nullptr, nullptr);
   if (rc == 0 && infoPtr != nullptr) {
     SOCKET_SECURITY_QUERY_INFO out;
     std::memcpy(&out, info.data(), sizeof(out));
-    if (out.PeerApplicationAccessTokenHandle != 0) close(static_cast<int>(out.PeerApplicationAccessTokenHandle));
+    if (out.PeerApplicationAccessTokenHandle != 0)
+      close(static_cast<int>(out.PeerApplicationAccessTokenHandle));
   }
   return 0;
 }

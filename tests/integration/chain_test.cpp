@@ -89,8 +89,8 @@ class ChainTest : public ::testing::Test {
 
   ServiceSpec unawareProxy(uint32_t id) {
     uint16_t port = freeTcpPort();
-    return external(id, "origdst-proxy", {toolBin("netcheck"), "origdst-proxy", std::to_string(port)},
-                    port);
+    return external(id, "origdst-proxy",
+                    {toolBin("netcheck"), "origdst-proxy", std::to_string(port)}, port);
   }
 
   ServiceSpec haproxy(uint32_t id) {
@@ -99,7 +99,8 @@ class ChainTest : public ::testing::Test {
         << "global\n  maxconn 1000\n"
         << "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 10s\n"
         << "  timeout server 10s\n"
-        << "frontend fe\n  bind 127.0.0.1:" << port << "\n  default_backend be\n"
+        << "frontend fe\n  bind 127.0.0.1:" << port
+        << "\n  default_backend be\n"
         // 0.0.0.0: connect to the client connection's original destination,
         // which HAProxy asks with SO_ORIGINAL_DST
         << "backend be\n  server x 0.0.0.0\n";
@@ -108,9 +109,8 @@ class ChainTest : public ::testing::Test {
 
   // Runs a command inside the governed cgroup; returns its result.
   ProcessResult runGoverned(std::vector<std::string> argv) {
-    std::vector<std::string> sh{"sh", "-c",
-                                "echo 0 > '" + cgroup_->path() + "/cgroup.procs' && exec \"$@\"",
-                                "sh"};
+    std::vector<std::string> sh{
+        "sh", "-c", "echo 0 > '" + cgroup_->path() + "/cgroup.procs' && exec \"$@\"", "sh"};
     sh.insert(sh.end(), argv.begin(), argv.end());
     return runProcess(sh, 120s);
   }
@@ -125,10 +125,12 @@ class ChainTest : public ::testing::Test {
   // they started (socket cookies come in per-CPU batches: not an order).
   std::vector<std::pair<uint64_t, std::vector<uint32_t>>> hopsByFlow(
       const std::vector<sg_event>& evs) {
-    std::map<uint64_t, std::pair<uint64_t, std::vector<uint32_t>>> byFlow;  // flow -> (first time, hops)
+    std::map<uint64_t, std::pair<uint64_t, std::vector<uint32_t>>>
+        byFlow;  // flow -> (first time, hops)
     for (const auto& e : evs) {
       if (e.decision != SG_DECISION_REDIRECT) continue;
-      auto [it, fresh] = byFlow.try_emplace(e.flow_id, uint64_t{e.time_ns}, std::vector<uint32_t>{});
+      auto [it, fresh] =
+          byFlow.try_emplace(e.flow_id, uint64_t{e.time_ns}, std::vector<uint32_t>{});
       it->second.first = std::min<uint64_t>(it->second.first, e.time_ns);
       it->second.second.push_back(e.service_id);
     }
@@ -142,9 +144,9 @@ class ChainTest : public ::testing::Test {
     std::string out;
     for (auto& [id, svc] : builtins_)
       for (const auto& row : svc->log().snapshot())
-        out += "service " + std::to_string(id) + ": " + row.originalDestination.toString() + " up " +
-               std::to_string(row.bytesUp) + " down " + std::to_string(row.bytesDown) + " " +
-               row.ending + "\n";
+        out += "service " + std::to_string(id) + ": " + row.originalDestination.toString() +
+               " up " + std::to_string(row.bytesUp) + " down " + std::to_string(row.bytesDown) +
+               " " + row.ending + "\n";
     return out;
   }
 
@@ -209,7 +211,8 @@ TEST_F(ChainTest, ThreeServicesSeeEachFlowOnceInPriorityOrder) {
   }
   std::string unaware = externals_[3].process->out();
   size_t lines = 0;
-  for (size_t p = 0; (p = unaware.find("-> 127.0.0.1:" + std::to_string(port), p)) != std::string::npos; ++p)
+  for (size_t p = 0;
+       (p = unaware.find("-> 127.0.0.1:" + std::to_string(port), p)) != std::string::npos; ++p)
     ++lines;
   EXPECT_EQ(lines, 3u) << unaware;
 }
@@ -223,8 +226,8 @@ TEST_P(UnawarePosition, NeitherLoopsNorSkips) {
   chain.insert(chain.begin() + GetParam(), unawareProxy(3));
   ASSERT_TRUE(engine_->setServices(chain));
   for (int i = 0; i < 3; ++i) {  // one at a time: each flow's hops are exact
-    auto r = runGoverned({toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port), "1",
-                          "65536"});
+    auto r = runGoverned(
+        {toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port), "1", "65536"});
     ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   }
   auto hops = hopsByFlow(events());
@@ -310,7 +313,8 @@ TEST_F(ChainTest, AServiceKilledMidRunFailsOpenOrClosed) {
   ServiceSpec u = unawareProxy(3);
   ASSERT_TRUE(engine_->setServices({&u, 1}));
   auto blast = [&] {
-    return runGoverned({toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port), "1", "4096"});
+    return runGoverned(
+        {toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port), "1", "4096"});
   };
   ASSERT_EQ(blast().exitCode, 0);
   externals_[3].process->signal(SIGKILL);
@@ -342,16 +346,21 @@ TEST_F(ChainTest, AddingAndRemovingServicesKeepsOpenFlowsWhole) {
   ASSERT_TRUE(engine_->setServices({&a, 1}));
 
   // A flow that stays open for 3 s, every byte echoed and checked.
-  std::vector<std::string> sh{"sh", "-c",
-                              "echo 0 > '" + cgroup_->path() + "/cgroup.procs' && exec \"$@\"", "sh",
-                              toolBin("netcheck"), "slow-echo", "127.0.0.1:" + std::to_string(port),
+  std::vector<std::string> sh{"sh",
+                              "-c",
+                              "echo 0 > '" + cgroup_->path() + "/cgroup.procs' && exec \"$@\"",
+                              "sh",
+                              toolBin("netcheck"),
+                              "slow-echo",
+                              "127.0.0.1:" + std::to_string(port),
                               "3000"};
   BackgroundProcess longFlow(sh);
   ASSERT_TRUE(waitFor([&] { return longFlow.out().find("connected") != std::string::npos; }, 10s));
 
   std::vector<ServiceSpec> both{a, b};
   ASSERT_TRUE(engine_->setServices(both));  // add B
-  auto r = runGoverned({toolBin("netcheck"), "slow-echo", "127.0.0.1:" + std::to_string(port), "100"});
+  auto r =
+      runGoverned({toolBin("netcheck"), "slow-echo", "127.0.0.1:" + std::to_string(port), "100"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   ASSERT_TRUE(engine_->setServices({&b, 1}));  // remove A; its open flow goes on
   r = runGoverned({toolBin("netcheck"), "slow-echo", "127.0.0.1:" + std::to_string(port), "100"});

@@ -121,19 +121,21 @@ TEST_F(HttpLoggerTest, CurlThroughTheLoggerGetsTheFileIntactAndTheRequestIsLogge
         << logger_->out() << logger_->err();
     EXPECT_TRUE(readFile(saved) == body) << "the file did not arrive intact";
 
-    const std::string who = "pid " + std::to_string(lastChild_) + " (curl) uid 0 -> " + host + ":" + port +
-                            ", tag \"logger-tag\", service 7";
+    const std::string who = "pid " + std::to_string(lastChild_) + " (curl) uid 0 -> " + host + ":" +
+                            port + ", tag \"logger-tag\", service 7";
     const std::string request =
         "request \"GET /data.bin HTTP/1.1\" host \"" + host + ":" + port + "\"";
     ASSERT_TRUE(waitFor([&] { return logger_->out().find(request) != std::string::npos; }, 5s))
         << logger_->out();
     EXPECT_NE(logger_->out().find(who), std::string::npos) << logger_->out();
     // the flow's summary: every byte of the body went down through the logger
-    ASSERT_TRUE(waitFor([&] { return logger_->out().find("bytes down") != std::string::npos; }, 5s));
+    ASSERT_TRUE(
+        waitFor([&] { return logger_->out().find("bytes down") != std::string::npos; }, 5s));
   }
   const std::string out = logger_->out();
   size_t closed = 0;
-  for (size_t at = out.find(": closed, "); at != std::string::npos; at = out.find(": closed, ", at + 1)) {
+  for (size_t at = out.find(": closed, "); at != std::string::npos;
+       at = out.find(": closed, ", at + 1)) {
     closed++;
     const auto down = std::stoull(out.substr(out.find("bytes up, ", at) + 10));
     EXPECT_GT(down, body.size()) << "body plus headers";
@@ -171,7 +173,9 @@ TEST_F(HttpLoggerTest, BothDirectionsAndHalfCloseComeThroughByteExact) {
       [&] {
         const std::string out = logger_->out();
         size_t n = 0;
-        for (size_t at = out.find("not HTTP/1"); at != std::string::npos; at = out.find("not HTTP/1", at + 1)) n++;
+        for (size_t at = out.find("not HTTP/1"); at != std::string::npos;
+             at = out.find("not HTTP/1", at + 1))
+          n++;
         return n == 4;
       },
       5s))

@@ -1,8 +1,9 @@
 // What a user sees when the machine cannot run sockgate: one line saying what
 // is missing and what to do, exit status 2, and nothing attached.
+#include "engine/preflight.h"
+
 #include <gtest/gtest.h>
 
-#include "engine/preflight.h"
 #include "support/subprocess.h"
 
 namespace sockgate::testing {
@@ -29,9 +30,9 @@ TEST(Preflight, NoCgroupV2Hierarchy) {
 }
 
 TEST(Preflight, NoBtf) {
-  auto r = runProcess({"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                       "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" run -- true",
-                       sockgateBin()});
+  auto r =
+      runProcess({"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" run -- true", sockgateBin()});
   expectOneLineError(r, "the kernel has no BTF");
 }
 

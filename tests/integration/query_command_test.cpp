@@ -4,10 +4,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "support/http_server.h"
-#include "support/subprocess.h"
 #include "sockgate/endpoint.h"
 #include "sockgate/unique_fd.h"
+#include "support/http_server.h"
+#include "support/subprocess.h"
 
 namespace sockgate::testing {
 namespace {

@@ -82,7 +82,8 @@ class RedirectHooksTest : public ::testing::Test {
   // for EOF. Returns its pid; its exit code is 0 or the connect errno.
   pid_t connectFromCgroup(const Endpoint& to, bool mapped = false) {
     Endpoint target = to;
-    if (mapped) target = *Endpoint::parse("[::ffff:" + to.address() + "]:" + std::to_string(to.port()));
+    if (mapped)
+      target = *Endpoint::parse("[::ffff:" + to.address() + "]:" + std::to_string(to.port()));
     const std::string procs = cgroup_->path() + "/cgroup.procs";
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -134,7 +135,8 @@ TEST_F(RedirectHooksTest, AcceptedSocketCarriesContextRecordsAndOriginalDestinat
   // Too small a buffer: ERANGE, length untouched.
   std::vector<uint8_t> small(50);
   socklen_t smallLen = 50;
-  EXPECT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, small.data(), &smallLen), -1);
+  EXPECT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, small.data(), &smallLen),
+            -1);
   EXPECT_EQ(errno, ERANGE);
   EXPECT_EQ(smallLen, 50u);
   // A large buffer is always fine.

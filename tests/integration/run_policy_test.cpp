@@ -32,9 +32,10 @@ TEST(RunPolicy, ChainOfBuiltinsAndAnExternalProxy) {
                         << "[[service]]\nname = \"first\"\npriority = 10\ntag = \"A\"\n\n"
                         << "[[service]]\nname = \"proxy\"\nkind = \"external\"\npriority = 30\n"
                         << "listen = [\"127.0.0.1:" << proxyPort << "\"]\n";
-  auto r = runProcess({sockgateBin(), "run", "--policy", policy, "--trace", "--", toolBin("netcheck"),
-                       "blast", "127.0.0.1:" + std::to_string(destPort), "2", "100000"},
-                      120s);
+  auto r =
+      runProcess({sockgateBin(), "run", "--policy", policy, "--trace", "--", toolBin("netcheck"),
+                  "blast", "127.0.0.1:" + std::to_string(destPort), "2", "100000"},
+                 120s);
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("2 connections, 0 failed"), std::string::npos) << r.out;
   // every flow: first, then second, then the external proxy, then the destination
@@ -62,13 +63,15 @@ TEST(RunPolicy, TwoBuiltinsAndTheExampleServiceOnCurl) {
   ASSERT_TRUE(waitFor([&] { return tcpPortOpen(loggerPort); }, 10s)) << logger.err();
 
   const std::string policy = dir.path() + "/chain.toml";
-  std::ofstream(policy) << "[[service]]\nname = \"inspect-a\"\npriority = 10\ntag = \"vendor-a\"\n\n"
-                        << "[[service]]\nname = \"inspect-b\"\npriority = 20\ntag = \"vendor-b\"\n\n"
-                        << "[[service]]\nname = \"http-logger\"\nkind = \"external\"\npriority = 30\n"
-                        << "tag = \"logger\"\nlisten = [\"127.0.0.1:" << loggerPort << "\"]\n";
-  auto r = runProcess({sockgateBin(), "run", "--policy", policy, "--trace", "--", "curl", "-sS", "-o",
-                       dir.path() + "/got", "http://127.0.0.1:" + std::to_string(http.port()) + "/file.bin"},
-                      120s);
+  std::ofstream(policy)
+      << "[[service]]\nname = \"inspect-a\"\npriority = 10\ntag = \"vendor-a\"\n\n"
+      << "[[service]]\nname = \"inspect-b\"\npriority = 20\ntag = \"vendor-b\"\n\n"
+      << "[[service]]\nname = \"http-logger\"\nkind = \"external\"\npriority = 30\n"
+      << "tag = \"logger\"\nlisten = [\"127.0.0.1:" << loggerPort << "\"]\n";
+  auto r = runProcess(
+      {sockgateBin(), "run", "--policy", policy, "--trace", "--", "curl", "-sS", "-o",
+       dir.path() + "/got", "http://127.0.0.1:" + std::to_string(http.port()) + "/file.bin"},
+      120s);
   ASSERT_EQ(r.exitCode, 0) << r.err << logger.out() << logger.err();
   EXPECT_EQ(readFile(dir.path() + "/got"), body);
   // in priority order, each once

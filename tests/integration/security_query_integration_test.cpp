@@ -4,6 +4,7 @@
 // the real client" is checked by pid, pidfd and executable.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <linux/xfrm.h>
 #include <netinet/in.h>
@@ -18,7 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <grp.h>
 #include <string>
 #include <thread>
 
@@ -57,7 +57,8 @@ class Child {
     const std::string want = sleepPath();
     for (int i = 0; i < 500; ++i) {
       char buf[PATH_MAX];
-      const ssize_t n = readlink(("/proc/" + std::to_string(pid_) + "/exe").c_str(), buf, sizeof(buf));
+      const ssize_t n =
+          readlink(("/proc/" + std::to_string(pid_) + "/exe").c_str(), buf, sizeof(buf));
       if (n > 0 && std::string(buf, static_cast<size_t>(n)) == want) return true;
       std::this_thread::sleep_for(10ms);
     }
@@ -248,7 +249,7 @@ TEST_P(LoopbackTcp, PeerIsTheClientChild) {
   ASSERT_TRUE(result->flow.has_value());
   EXPECT_EQ(result->flow->protocol, IPPROTO_TCP);
   EXPECT_EQ(result->flow->local.family(), c.clientFamily);  // v4-mapped normalised
-  ASSERT_TRUE(result->ipsec.has_value());  // root: XFRM readable
+  ASSERT_TRUE(result->ipsec.has_value());                   // root: XFRM readable
   EXPECT_EQ(result->flags, 0u);
   EXPECT_EQ(result->protocol, SecurityProtocol::kNone);
   ASSERT_TRUE(result->ktls.has_value() == false);  // no "tls" ULP on a plain socket
@@ -317,7 +318,8 @@ TEST_F(SecurityQuery, ResetConnectionIsEconnreset) {
   EXPECT_EQ(result.error().code, ECONNRESET);
   SOCKET_SECURITY_QUERY_INFO info{};
   ULONG infoLen = sizeof(info);
-  EXPECT_EQ(WSAQuerySocketSecurity(client.get(), nullptr, 0, &info, &infoLen, nullptr, nullptr), SOCKET_ERROR);
+  EXPECT_EQ(WSAQuerySocketSecurity(client.get(), nullptr, 0, &info, &infoLen, nullptr, nullptr),
+            SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAECONNRESET);
 }
 
@@ -343,8 +345,9 @@ TEST_F(SecurityQuery, UdpPortUnreachableIsEconnreset) {
   std::memcpy(reinterpret_cast<char*>(&tmpl.PeerAddress) + 4, &closed.sin_addr, 4);
   SOCKET_SECURITY_QUERY_INFO info{};
   ULONG infoLen = sizeof(info);
-  EXPECT_EQ(WSAQuerySocketSecurity(udp.get(), &tmpl, sizeof(tmpl), &info, &infoLen, nullptr, nullptr),
-            SOCKET_ERROR);
+  EXPECT_EQ(
+      WSAQuerySocketSecurity(udp.get(), &tmpl, sizeof(tmpl), &info, &infoLen, nullptr, nullptr),
+      SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAECONNRESET);
 }
 
@@ -430,10 +433,10 @@ class XfrmPolicies : public SecurityQuery {
 TEST_F(XfrmPolicies, HostKernelCannotInstallEspStatesSoTheseTestsCoverPoliciesOnly) {
   // Documented limitation of this host (reference/vm-testing.md); if this
   // starts succeeding, the SA cases should move here from the VM tier.
-  const std::string out = run(
-      "ip xfrm state add src 127.0.0.1 dst 127.0.0.1 proto esp spi 0x100 mode transport "
-      "enc 'cbc(aes)' 0x00112233445566778899aabbccddeeff auth 'hmac(sha256)' "
-      "0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+  const std::string out =
+      run("ip xfrm state add src 127.0.0.1 dst 127.0.0.1 proto esp spi 0x100 mode transport "
+          "enc 'cbc(aes)' 0x00112233445566778899aabbccddeeff auth 'hmac(sha256)' "
+          "0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
   run("ip xfrm state flush");
   if (out.rfind("FAILED", 0) != 0) GTEST_SKIP() << "this kernel has ESP: run the SA cases here too";
   SUCCEED();
@@ -472,7 +475,9 @@ TEST_F(XfrmPolicies, CoveringPolicyWithoutSaIsNotSecuredAmongThousandUnrelated) 
 
   // A higher-priority bypass policy (a broader selector: the kernel refuses
   // two policies with the same selector) shadows the ESP one.
-  ASSERT_EQ(run("ip xfrm policy add src 127.0.0.1/32 dst 127.0.0.1/32 dir out index 0x20001 priority 10"), "");
+  ASSERT_EQ(
+      run("ip xfrm policy add src 127.0.0.1/32 dst 127.0.0.1/32 dir out index 0x20001 priority 10"),
+      "");
   auto shadowed = querySocketSecurity(client_.get());
   ASSERT_TRUE(shadowed && shadowed->ipsec);
   EXPECT_EQ(shadowed->ipsec->outbound.policyIndex, 0x20001u);
@@ -483,7 +488,9 @@ TEST_F(XfrmPolicies, CoveringPolicyWithoutSaIsNotSecuredAmongThousandUnrelated) 
   tmpl.SecurityProtocol = SOCKET_SECURITY_PROTOCOL_IPSEC;
   SOCKET_SECURITY_QUERY_INFO info{};
   ULONG infoLen = sizeof(info);
-  ASSERT_EQ(WSAQuerySocketSecurity(client_.get(), &tmpl, sizeof(tmpl), &info, &infoLen, nullptr, nullptr), 0);
+  ASSERT_EQ(
+      WSAQuerySocketSecurity(client_.get(), &tmpl, sizeof(tmpl), &info, &infoLen, nullptr, nullptr),
+      0);
   EXPECT_EQ(info.Flags, 0u);
   EXPECT_EQ(info.SecurityProtocol, SOCKET_SECURITY_PROTOCOL_DEFAULT);
 }
@@ -512,9 +519,11 @@ TEST_F(XfrmPolicies, PerSocketPolicyPinnedToTheFlowIsAttributed) {
   policy.tmpl.family = AF_INET;
   policy.tmpl.mode = XFRM_MODE_TRANSPORT;
   policy.tmpl.aalgos = policy.tmpl.ealgos = policy.tmpl.calgos = ~0U;
-  ASSERT_EQ(setsockopt(client_.get(), IPPROTO_IP, IP_XFRM_POLICY, &policy, sizeof(policy)), 0) << strerror(errno);
+  ASSERT_EQ(setsockopt(client_.get(), IPPROTO_IP, IP_XFRM_POLICY, &policy, sizeof(policy)), 0)
+      << strerror(errno);
   auto result = querySocketSecurity(client_.get());
-  ASSERT_TRUE(result && result->ipsec) << (result ? formatSecurityTable(*result) : result.error().message());
+  ASSERT_TRUE(result && result->ipsec)
+      << (result ? formatSecurityTable(*result) : result.error().message());
   EXPECT_TRUE(result->ipsec->outbound.policyFound);
   EXPECT_TRUE(result->ipsec->outbound.socketPolicy);
   EXPECT_TRUE(result->ipsec->outbound.requiresIpsec);
@@ -530,7 +539,8 @@ TEST_F(XfrmPolicies, PerSocketPolicyPinnedToTheFlowIsAttributed) {
   ASSERT_TRUE(server && server->ipsec);
   EXPECT_FALSE(server->ipsec->outbound.policyFound);
   bool noted = false;
-  for (const auto& n : server->ipsec->notes) noted |= n.find("per-socket policy") != std::string::npos;
+  for (const auto& n : server->ipsec->notes)
+    noted |= n.find("per-socket policy") != std::string::npos;
   EXPECT_TRUE(noted) << formatSecurityTable(*server);
 }
 
@@ -564,8 +574,8 @@ class WinsockQuery : public SecurityQuery {
     std::memcpy(reinterpret_cast<char*>(&t.PeerAddress) + 4, &udpAddress_.sin_addr, 4);
     return t;
   }
-  int query(SOCKET s, const SOCKET_SECURITY_QUERY_TEMPLATE* t, ULONG tlen, SOCKET_SECURITY_QUERY_INFO* info,
-            ULONG* len) {
+  int query(SOCKET s, const SOCKET_SECURITY_QUERY_TEMPLATE* t, ULONG tlen,
+            SOCKET_SECURITY_QUERY_INFO* info, ULONG* len) {
     WSASetLastError(0);
     return WSAQuerySocketSecurity(s, t, tlen, info, len, nullptr, nullptr);
   }
@@ -644,7 +654,8 @@ TEST_F(WinsockQuery, NullLengthIsFault) {
 TEST_F(WinsockQuery, NullTemplateWithALengthIsFault) {
   SOCKET_SECURITY_QUERY_INFO info{};
   ULONG len = sizeof(info);
-  EXPECT_EQ(query(udp_.get(), nullptr, sizeof(SOCKET_SECURITY_QUERY_TEMPLATE), &info, &len), SOCKET_ERROR);
+  EXPECT_EQ(query(udp_.get(), nullptr, sizeof(SOCKET_SECURITY_QUERY_TEMPLATE), &info, &len),
+            SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
 }
 

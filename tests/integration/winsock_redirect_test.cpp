@@ -239,9 +239,8 @@ TEST_F(WinsockRedirectTest, QueriesFollowTheDocumentedBufferProtocol) {
     n = 0;
     EXPECT_EQ(ioctlError(s, code, nullptr, 0, buf.data(), static_cast<DWORD>(buf.size()), &n), 0);
     EXPECT_EQ(n, size);
-    auto expected = code == SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT
-                        ? queryRedirectContextBlob(s)
-                        : queryRedirectRecordsBlob(s);
+    auto expected = code == SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT ? queryRedirectContextBlob(s)
+                                                                      : queryRedirectRecordsBlob(s);
     ASSERT_TRUE(expected);
     EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + n), *expected);
     // exactly large enough
@@ -267,33 +266,34 @@ TEST_F(WinsockRedirectTest, IPv6FlowAnswersTheSame) {
   UniqueFd conn = redirectedFlow(*Endpoint::parse("[::1]:9"));
   ASSERT_TRUE(conn);
   DWORD n = 0;
-  EXPECT_EQ(ioctlError(conn.get(), SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, nullptr, 0, nullptr,
-                       0, &n),
-            ERROR_INSUFFICIENT_BUFFER);
+  EXPECT_EQ(
+      ioctlError(conn.get(), SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, nullptr, 0, nullptr, 0, &n),
+      ERROR_INSUFFICIENT_BUFFER);
   EXPECT_EQ(n, kContextSize);
   std::vector<char> buf(2048);
   int len = 0;
-  EXPECT_EQ(WS_getsockopt(conn.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_CONTEXT, buf.data(),
-                          &len),
-            SOCKET_ERROR);
+  EXPECT_EQ(
+      WS_getsockopt(conn.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_CONTEXT, buf.data(), &len),
+      SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
   EXPECT_EQ(len, static_cast<int>(kContextSize)) << "the size needed is reported";
   len = static_cast<int>(buf.size());
-  ASSERT_EQ(WS_getsockopt(conn.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_CONTEXT, buf.data(),
-                          &len),
-            0);
+  ASSERT_EQ(
+      WS_getsockopt(conn.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_CONTEXT, buf.data(), &len),
+      0);
   EXPECT_EQ(len, static_cast<int>(kContextSize));
-  auto parsed = parseRedirectContext({reinterpret_cast<uint8_t*>(buf.data()), static_cast<size_t>(len)});
+  auto parsed =
+      parseRedirectContext({reinterpret_cast<uint8_t*>(buf.data()), static_cast<size_t>(len)});
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->originalDestination.toString(), "[::1]:9");
   len = static_cast<int>(buf.size());
-  ASSERT_EQ(WS_getsockopt(conn.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_RECORDS, buf.data(),
-                          &len),
-            0);
+  ASSERT_EQ(
+      WS_getsockopt(conn.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_RECORDS, buf.data(), &len),
+      0);
   EXPECT_EQ(len, static_cast<int>(kRecordsSize));
-  EXPECT_EQ(WS_getsockopt(conn.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_RECORDS, buf.data(),
-                          &len),
-            SOCKET_ERROR);
+  EXPECT_EQ(
+      WS_getsockopt(conn.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_RECORDS, buf.data(), &len),
+      SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAEINVAL) << "IPv4 level on an IPv6 socket";
 }
 
@@ -302,7 +302,8 @@ TEST_F(WinsockRedirectTest, OutputThatIsNotValidMemoryIsAFault) {
   ASSERT_TRUE(conn);
   Guarded mem;
   DWORD n = 0;
-  for (DWORD code : {SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS}) {
+  for (DWORD code :
+       {SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS}) {
     EXPECT_EQ(ioctlError(conn.get(), code, nullptr, 0, mem.bad(), 1024, &n), WSAEFAULT);
     EXPECT_EQ(ioctlError(conn.get(), code, nullptr, 0, mem.endOfGood(64), 1024, &n), WSAEFAULT)
         << "a buffer that runs off the end of valid memory";
@@ -338,11 +339,13 @@ TEST_F(WinsockRedirectTest, NotASocketNotConnectedNoRecordUnknownCode) {
   ASSERT_TRUE(plainAccepted);
   UniqueFd unconnected(::socket(AF_INET, SOCK_STREAM, 0));
 
-  for (DWORD code : {SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS}) {
+  for (DWORD code :
+       {SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS}) {
     SCOPED_TRACE(code);
     EXPECT_EQ(ioctlError(r.get(), code, nullptr, 0, buf, sizeof buf, &n), WSAENOTSOCK);
     EXPECT_EQ(ioctlError(unconnected.get(), code, nullptr, 0, buf, sizeof buf, &n), WSAENOTCONN);
-    EXPECT_EQ(ioctlError(plainAccepted.get(), code, nullptr, 0, buf, sizeof buf, &n), WSAEOPNOTSUPP);
+    EXPECT_EQ(ioctlError(plainAccepted.get(), code, nullptr, 0, buf, sizeof buf, &n),
+              WSAEOPNOTSUPP);
     EXPECT_EQ(ioctlError(plainAccepted.get(), code, nullptr, 0, nullptr, 0, &n), WSAEOPNOTSUPP);
   }
   EXPECT_EQ(ioctlError(conn.get(), SIO_QUERY_SECURITY, nullptr, 0, buf, sizeof buf, &n), WSAEINVAL);
@@ -611,7 +614,8 @@ TEST_F(WinsockRedirectTest, CApiOnTheSameFlow) {
 
   sockaddr_storage orig{};
   socklen_t origLen = sizeof orig;
-  ASSERT_EQ(sg_query_original_destination(conn.get(), reinterpret_cast<sockaddr*>(&orig), &origLen), 0);
+  ASSERT_EQ(sg_query_original_destination(conn.get(), reinterpret_cast<sockaddr*>(&orig), &origLen),
+            0);
   EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&orig), origLen), dest);
   origLen = 4;
   EXPECT_EQ(sg_query_original_destination(conn.get(), reinterpret_cast<sockaddr*>(&orig), &origLen),

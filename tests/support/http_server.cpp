@@ -73,8 +73,9 @@ HttpServer::HttpServer() : port_(freeTcpPort()) {
        << ";\n    root " << root() << ";\n  }\n}\n";
   conf.close();
   writeFile("index.html", "hello from nginx\n");
-  nginx_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
-      "nginx", "-c", dir_.path() + "/nginx.conf", "-p", dir_.path(), "-e", dir_.path() + "/error.log"});
+  nginx_ = std::make_unique<BackgroundProcess>(
+      std::vector<std::string>{"nginx", "-c", dir_.path() + "/nginx.conf", "-p", dir_.path(), "-e",
+                               dir_.path() + "/error.log"});
   if (!waitFor([this] { return tcpPortOpen(port_); }, std::chrono::seconds(10)))
     throw std::runtime_error("nginx did not start: " + readFile(dir_.path() + "/error.log") +
                              nginx_->err());

@@ -34,7 +34,9 @@ class NetlinkBuilder {
     stagedSize_ = sizeof(T);
     return raw;
   }
-  void attr(uint16_t type, const void* data, size_t len) { mnl_attr_put(header(), type, len, data); }
+  void attr(uint16_t type, const void* data, size_t len) {
+    mnl_attr_put(header(), type, len, data);
+  }
   template <class T>
   void attr(uint16_t type, const T& value) {
     attr(type, &value, sizeof(value));
@@ -84,8 +86,8 @@ inline xfrm_address_t v6(const char* text) {
   return a;
 }
 
-inline xfrm_selector selector4(const char* src, int srcPrefix, const char* dst, int dstPrefix, uint8_t proto = 0,
-                               uint16_t sport = 0, uint16_t dport = 0) {
+inline xfrm_selector selector4(const char* src, int srcPrefix, const char* dst, int dstPrefix,
+                               uint8_t proto = 0, uint16_t sport = 0, uint16_t dport = 0) {
   xfrm_selector s{};
   s.family = AF_INET;
   s.saddr = v4(src);
@@ -148,8 +150,8 @@ struct StateSpec {
   xfrm_selector sel{};
 };
 
-inline void putAlgorithm(NetlinkBuilder& b, uint16_t type, const std::string& name, size_t headerSize,
-                         size_t keyBytes) {
+inline void putAlgorithm(NetlinkBuilder& b, uint16_t type, const std::string& name,
+                         size_t headerSize, size_t keyBytes) {
   std::vector<uint8_t> payload(headerSize + keyBytes, 0xAB);  // 0xAB: key bytes
   std::memset(payload.data(), 0, 64);
   std::memcpy(payload.data(), name.data(), std::min<size_t>(name.size(), 64));
@@ -170,7 +172,8 @@ inline void addState(NetlinkBuilder& b, const StateSpec& spec) {
   info->reqid = spec.reqid;
   if (!spec.aead.empty()) putAlgorithm(b, XFRMA_ALG_AEAD, spec.aead, sizeof(xfrm_algo_aead), 20);
   if (!spec.enc.empty()) putAlgorithm(b, XFRMA_ALG_CRYPT, spec.enc, sizeof(xfrm_algo), 16);
-  if (!spec.auth.empty()) putAlgorithm(b, XFRMA_ALG_AUTH_TRUNC, spec.auth, sizeof(xfrm_algo_auth), 32);
+  if (!spec.auth.empty())
+    putAlgorithm(b, XFRMA_ALG_AUTH_TRUNC, spec.auth, sizeof(xfrm_algo_auth), 32);
   b.end();
 }
 

@@ -12,8 +12,8 @@
 namespace sockgate::testing {
 
 struct ProcessResult {
-  int status = -1;     // raw waitpid status
-  int exitCode = -1;   // exit code, or 128+signal
+  int status = -1;    // raw waitpid status
+  int exitCode = -1;  // exit code, or 128+signal
   bool timedOut = false;
   std::string out;
   std::string err;
@@ -49,8 +49,8 @@ class BackgroundProcess {
 };
 
 std::string readFile(const std::string& path);
-std::string sourceDir();    // SG_SOURCE_DIR
-std::string sockgateBin();  // SOCKGATE_BIN
+std::string sourceDir();                       // SG_SOURCE_DIR
+std::string sockgateBin();                     // SOCKGATE_BIN
 std::string toolBin(const std::string& name);  // a tool built next to the test
 
 // Polls until `ready` or the timeout; returns whether it became ready.

@@ -109,7 +109,8 @@ std::string checkStream(int fd, uint64_t seed, uint64_t bytes) {
   for (;;) {
     ssize_t r = ::recv(fd, got.data(), got.size(), 0);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return "read failed after " + std::to_string(seen) + " bytes: " + std::strerror(errno);
+    if (r < 0)
+      return "read failed after " + std::to_string(seen) + " bytes: " + std::strerror(errno);
     if (r == 0) break;
     if (seen + static_cast<uint64_t>(r) > bytes) return "more bytes than sent";
     s.fill(want.data(), static_cast<size_t>(r));
@@ -117,7 +118,8 @@ std::string checkStream(int fd, uint64_t seed, uint64_t bytes) {
       return "corrupt bytes near offset " + std::to_string(seen);
     seen += static_cast<uint64_t>(r);
   }
-  if (seen != bytes) return "got " + std::to_string(seen) + " of " + std::to_string(bytes) + " bytes";
+  if (seen != bytes)
+    return "got " + std::to_string(seen) + " of " + std::to_string(bytes) + " bytes";
   return {};
 }
 
@@ -158,7 +160,8 @@ int connectTo(const Endpoint& to, bool mapped) {
     target = *parsed;
   }
   int fd = ::socket(target.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (::connect(fd, target.sockaddrPtr(), target.length()) != 0) die("connect " + target.toString());
+  if (::connect(fd, target.sockaddrPtr(), target.length()) != 0)
+    die("connect " + target.toString());
   return fd;
 }
 
@@ -308,7 +311,8 @@ int main(int argc, char** argv) {
     char buf[256];
     ssize_t r;
     while ((r = ::read(fd, buf, sizeof buf)) > 0) saw.append(buf, static_cast<size_t>(r));
-    std::printf("getpeername=%s\nlocal=%s\nserver-saw=%s", sockgate::remoteEndpoint(fd)->toString().c_str(),
+    std::printf("getpeername=%s\nlocal=%s\nserver-saw=%s",
+                sockgate::remoteEndpoint(fd)->toString().c_str(),
                 sockgate::localEndpoint(fd)->toString().c_str(), saw.c_str());
     return 0;
   }
@@ -331,7 +335,9 @@ int main(int argc, char** argv) {
     if (!to) die(to.error().message());
     return blast(*to, std::stoi(args[2]), std::stoull(args[3]));
   }
-  std::fprintf(stderr, "usage: netcheck serve-peer PORT | peer HOST:PORT [--mapped] | "
-                       "serve-blast PORT | blast HOST:PORT CONNS BYTES | origdst-proxy PORT | serve-echo PORT | slow-echo HOST:PORT MS\n");
+  std::fprintf(stderr,
+               "usage: netcheck serve-peer PORT | peer HOST:PORT [--mapped] | "
+               "serve-blast PORT | blast HOST:PORT CONNS BYTES | origdst-proxy PORT | serve-echo "
+               "PORT | slow-echo HOST:PORT MS\n");
   return 2;
 }

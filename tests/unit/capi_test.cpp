@@ -115,7 +115,8 @@ TEST(CApi, SocketWithoutAFlow) {
 TEST(CApi, StrerrorSpeaksTheApisLanguage) {
   EXPECT_STREQ(sg_strerror(-ENOPROTOOPT), "the socket carries no redirect flow");
   EXPECT_STREQ(sg_strerror(ENOPROTOOPT), sg_strerror(-ENOPROTOOPT));
-  EXPECT_NE(std::string(sg_strerror(-EPERM)).find("registered redirect service"), std::string::npos);
+  EXPECT_NE(std::string(sg_strerror(-EPERM)).find("registered redirect service"),
+            std::string::npos);
   EXPECT_STREQ(sg_strerror(-ECONNREFUSED), "Connection refused");
   EXPECT_STREQ(sg_strerror(0), "success");
   EXPECT_NE(sg_strerror(123456), nullptr);

@@ -1,10 +1,10 @@
 // The example service's HTTP/1 sniffer: what it recognises, when it waits
 // for more bytes, and what it refuses.
+#include "http_sniff.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "http_sniff.h"
 
 namespace {
 
@@ -26,7 +26,8 @@ Sniffed sniff(const std::string& bytes) {
 }
 
 TEST(HttpSniff, RequestLineAndHost) {
-  auto s = sniff("GET /index.html HTTP/1.1\r\nUser-Agent: curl\r\nHoST: \t example.org:8080 \r\n\r\n");
+  auto s =
+      sniff("GET /index.html HTTP/1.1\r\nUser-Agent: curl\r\nHoST: \t example.org:8080 \r\n\r\n");
   EXPECT_EQ(s.verdict, 1);
   EXPECT_EQ(s.line, "GET /index.html HTTP/1.1");
   EXPECT_EQ(s.host, "example.org:8080");

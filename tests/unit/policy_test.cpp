@@ -27,7 +27,7 @@ std::string errorOf(std::string_view text) {
 }
 
 uint64_t inodeOf(const std::string& path) {
-  struct stat st {};
+  struct stat st{};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   return st.st_ino;
 }

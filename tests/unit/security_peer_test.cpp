@@ -148,7 +148,8 @@ TEST(PeerCredentials, SocketpairPeerIsUs) {
 }
 
 TEST(ProcessInfo, ParsesStatusIds) {
-  const auto ids = parseProcStatus("Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t20\t21\t22\t23\nGroups:\t4 24 27 \n");
+  const auto ids = parseProcStatus(
+      "Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t20\t21\t22\t23\nGroups:\t4 24 27 \n");
   EXPECT_EQ(ids.euid, 1001u);
   EXPECT_EQ(ids.egid, 21u);
   EXPECT_EQ(ids.groups, (std::vector<gid_t>{4, 24, 27}));
@@ -174,7 +175,7 @@ TEST(ProcessInfo, FindsTheOwnerOfOurOwnSocket) {
   clearSocketOwnerCache();
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  struct stat st {};
+  struct stat st{};
   ASSERT_EQ(fstat(sv[1], &st), 0);
   auto owner = findSocketOwner(st.st_ino, geteuid());
   ASSERT_TRUE(owner.has_value());
@@ -269,7 +270,8 @@ TEST(WinsockLayout, StructuresHaveTheWindowsSizes) {
 TEST(WinsockQuery, NullLengthIsFault) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  EXPECT_EQ(WSAQuerySocketSecurity(sv[0], nullptr, 0, nullptr, nullptr, nullptr, nullptr), SOCKET_ERROR);
+  EXPECT_EQ(WSAQuerySocketSecurity(sv[0], nullptr, 0, nullptr, nullptr, nullptr, nullptr),
+            SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
   close(sv[0]);
   close(sv[1]);

@@ -44,8 +44,8 @@ TEST(SockDiagRequest, UdpSwapsSourceAndDestination) {
   EXPECT_EQ(ntohs(req.id.idiag_dport), 53);
 }
 
-void addReply(NetlinkBuilder& b, int family, const void* src, uint16_t sport, const void* dst, uint16_t dport,
-              uint8_t state, uint32_t inode, const uint64_t* cgroup = nullptr) {
+void addReply(NetlinkBuilder& b, int family, const void* src, uint16_t sport, const void* dst,
+              uint16_t dport, uint8_t state, uint32_t inode, const uint64_t* cgroup = nullptr) {
   auto* msg = b.begin<inet_diag_msg>(SOCK_DIAG_BY_FAMILY, 0);
   msg->idiag_family = static_cast<uint8_t>(family);
   msg->idiag_state = state;

@@ -53,8 +53,8 @@ void addFlowPolicies(NetlinkBuilder& b, uint8_t proto, uint32_t indexBase = 100)
   addPolicy(b, in);
 }
 
-void addFlowStates(NetlinkBuilder& b, uint8_t proto, const std::string& enc, const std::string& auth,
-                   const std::string& aead = {}) {
+void addFlowStates(NetlinkBuilder& b, uint8_t proto, const std::string& enc,
+                   const std::string& auth, const std::string& aead = {}) {
   StateSpec out;
   out.src = v4("10.0.0.1");
   out.dst = v4("10.0.0.2");
@@ -259,9 +259,9 @@ TEST(XfrmEvaluate, EspWithCipherBothWaysIsSecuredAndEncrypted) {
 }
 
 TEST(XfrmEvaluate, AeadIsEncryptedGmacIsNot) {
-  for (const auto& [aead, encrypted] : {std::pair{"rfc4106(gcm(aes))", true},
-                                        std::pair{"rfc7539esp(chacha20,poly1305)", true},
-                                        std::pair{"rfc4543(gcm(aes))", false}}) {
+  for (const auto& [aead, encrypted] :
+       {std::pair{"rfc4106(gcm(aes))", true}, std::pair{"rfc7539esp(chacha20,poly1305)", true},
+        std::pair{"rfc4543(gcm(aes))", false}}) {
     NetlinkBuilder p, s;
     addFlowPolicies(p, IPPROTO_ESP);
     addFlowStates(s, IPPROTO_ESP, "", "", aead);
@@ -481,7 +481,8 @@ TEST(XfrmEvaluate, ThousandUnrelatedPoliciesDoNotMatch) {
   NetlinkBuilder p, s;
   for (uint32_t i = 0; i < 1000; ++i) {
     PolicySpec unrelated;
-    unrelated.sel = selector4("10.0.0.1", 32, "10.0.0.2", 32, IPPROTO_TCP, 0, static_cast<uint16_t>(20000 + i));
+    unrelated.sel =
+        selector4("10.0.0.1", 32, "10.0.0.2", 32, IPPROTO_TCP, 0, static_cast<uint16_t>(20000 + i));
     unrelated.index = 1000 + i * 8;
     unrelated.templates = {transportTemplate(IPPROTO_ESP)};
     addPolicy(p, unrelated);

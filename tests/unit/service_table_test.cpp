@@ -51,10 +51,11 @@ TEST(Mountinfo, FindsCgroup2RootAndUnescapesPaths) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/mountinfo";
   FILE* f = fopen(path.c_str(), "w");
-  fputs("25 1 0:23 / /sys rw shared:7 - sysfs sysfs rw\n"
-        "40 25 0:35 /sub /mnt/bind rw - cgroup2 cgroup2 rw\n"
-        "41 25 0:35 / /sys/fs/cgroup/my\\040cg rw shared:9 - cgroup2 cgroup2 rw,nsdelegate\n",
-        f);
+  fputs(
+      "25 1 0:23 / /sys rw shared:7 - sysfs sysfs rw\n"
+      "40 25 0:35 /sub /mnt/bind rw - cgroup2 cgroup2 rw\n"
+      "41 25 0:35 / /sys/fs/cgroup/my\\040cg rw shared:9 - cgroup2 cgroup2 rw,nsdelegate\n",
+      f);
   fclose(f);
   auto mount = findCgroup2Mount(path);
   ASSERT_TRUE(mount) << mount.error().message();

@@ -62,8 +62,7 @@ Connection loopbackConnection(int family = AF_INET) {
 // A page the process may not write (or, with PROT_NONE, read).
 class Page {
  public:
-  explicit Page(int prot)
-      : p_(::mmap(nullptr, 4096, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) {}
+  explicit Page(int prot) : p_(::mmap(nullptr, 4096, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) {}
   ~Page() { ::munmap(p_, 4096); }
   template <class T>
   T* as() const {
@@ -134,7 +133,8 @@ TEST_F(WinsockIoctl, UnknownControlCodeIsInvalid) {
 TEST_F(WinsockIoctl, NonOverlappedCallNeedsBytesReturned) {
   auto c = loopbackConnection();
   char buf[64];
-  for (DWORD code : kQueries) EXPECT_EQ(query(c.server.get(), code, buf, sizeof buf, nullptr), WSAEFAULT);
+  for (DWORD code : kQueries)
+    EXPECT_EQ(query(c.server.get(), code, buf, sizeof buf, nullptr), WSAEFAULT);
 }
 
 TEST_F(WinsockIoctl, BufferSmallerThanAUlongIsInvalidWithZeroReturned) {
@@ -434,13 +434,15 @@ TEST_F(WinsockIoctl, GetsockoptChecksLevelOptionAndLength) {
       << "no redirect flow";
   EXPECT_EQ(get(c6.server.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_RECORDS, buf, &len),
             WSAENOPROTOOPT);
-  EXPECT_EQ(get(c6.server.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_CONTEXT, buf, &len), WSAEINVAL)
+  EXPECT_EQ(get(c6.server.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_CONTEXT, buf, &len),
+            WSAEINVAL)
       << "IPv4 level on an IPv6 socket";
   EXPECT_EQ(get(c4.server.get(), WS_IPPROTO_IPV6_LEVEL, IPV6_WFP_REDIRECT_CONTEXT, buf, &len),
             WSAEINVAL);
   EXPECT_EQ(get(c4.server.get(), 99, IP_WFP_REDIRECT_CONTEXT, buf, &len), WSAEINVAL);
   EXPECT_EQ(get(c4.server.get(), WS_IPPROTO_IP_LEVEL, 1, buf, &len), WSAENOPROTOOPT);
-  EXPECT_EQ(get(c4.server.get(), WS_SOL_SOCKET, IP_WFP_REDIRECT_CONTEXT, buf, &len), WSAENOPROTOOPT);
+  EXPECT_EQ(get(c4.server.get(), WS_SOL_SOCKET, IP_WFP_REDIRECT_CONTEXT, buf, &len),
+            WSAENOPROTOOPT);
   EXPECT_EQ(get(c4.server.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_CONTEXT, buf, nullptr),
             WSAEFAULT);
   len = 16;
@@ -454,8 +456,9 @@ TEST_F(WinsockIoctl, GetsockoptChecksLevelOptionAndLength) {
   EXPECT_EQ(WS_setsockopt(c4.client.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_CONTEXT, buf, 160),
             SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAENOPROTOOPT) << "the context is not settable";
-  EXPECT_EQ(WS_setsockopt(c4.client.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_RECORDS, nullptr, 160),
-            SOCKET_ERROR);
+  EXPECT_EQ(
+      WS_setsockopt(c4.client.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_RECORDS, nullptr, 160),
+      SOCKET_ERROR);
   EXPECT_EQ(WSAGetLastError(), WSAEFAULT);
   EXPECT_EQ(WS_setsockopt(c4.client.get(), WS_IPPROTO_IP_LEVEL, IP_WFP_REDIRECT_RECORDS, buf, 0),
             SOCKET_ERROR);

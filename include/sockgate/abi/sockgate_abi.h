@@ -67,8 +67,8 @@ struct sg_redirect_context {
   __u32 origin_uid;
   __u32 origin_gid;
   __u64 origin_cgroup_id;
-  __u64 flow_id;           /* socket cookie of the application's socket */
-  __u64 redirect_time_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) at connect() */
+  __u64 flow_id;          /* socket cookie of the application's socket */
+  __u64 redirect_time_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) at connect() */
   char origin_comm[SG_COMM_LEN];
   __u32 service_id; /* the service this flow was redirected to */
   __u32 tag_len;    /* bytes of tag[] in use; the service's own tag */
@@ -112,10 +112,10 @@ struct sg_redirect_records {
 
 /* ---- per-socket state (socket-local storage; kernel private) ---- */
 
-#define SG_SOCK_REDIRECTED 0x1u /* application socket sent to a service */
+#define SG_SOCK_REDIRECTED 0x1u   /* application socket sent to a service */
 #define SG_SOCK_SERVICE_SIDE 0x2u /* a service's accepted socket carrying a flow */
-#define SG_SOCK_HAS_RECORDS 0x4u /* records attached (by a service, outbound) */
-#define SG_SOCK_INHERITED 0x8u /* records inferred for a service that sets none */
+#define SG_SOCK_HAS_RECORDS 0x4u  /* records attached (by a service, outbound) */
+#define SG_SOCK_INHERITED 0x8u    /* records inferred for a service that sets none */
 
 struct sg_sock_state {
   __u32 flags;
@@ -223,12 +223,12 @@ struct sg_inherit_key {
 /* ---- decision events (ring buffer) ---- */
 
 enum sg_decision {
-  SG_DECISION_REDIRECT = 1,       /* sent to a service */
-  SG_DECISION_DIRECT = 2,         /* no service wanted it */
-  SG_DECISION_FAIL_OPEN = 3,      /* the matching service was down: direct */
-  SG_DECISION_REFUSED = 4,        /* the matching service was down, fail-closed */
-  SG_DECISION_CHAIN_DONE = 5,     /* a service's outbound: no further service, direct */
-  SG_DECISION_FORGED = 6,         /* a non-service tried to attach records: EPERM */
+  SG_DECISION_REDIRECT = 1,   /* sent to a service */
+  SG_DECISION_DIRECT = 2,     /* no service wanted it */
+  SG_DECISION_FAIL_OPEN = 3,  /* the matching service was down: direct */
+  SG_DECISION_REFUSED = 4,    /* the matching service was down, fail-closed */
+  SG_DECISION_CHAIN_DONE = 5, /* a service's outbound: no further service, direct */
+  SG_DECISION_FORGED = 6,     /* a non-service tried to attach records: EPERM */
 };
 
 #define SG_EVENT_FROM_SERVICE 0x1u /* the connect() came from a service's socket */
@@ -295,7 +295,7 @@ struct sg_sock_event {
   __u32 protocol; /* as matched: inet protocol 0 resolved to TCP/UDP by the BPF hooks */
   __u32 action;   /* enum sg_sock_action */
   __u32 rule;     /* index of the rule that decided (deny: the first deny that matched) */
-  __u32 source; /* enum sg_sock_source */
+  __u32 source;   /* enum sg_sock_source */
   char comm[SG_COMM_LEN];
 };
 

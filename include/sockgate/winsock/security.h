@@ -20,8 +20,10 @@
 extern "C" {
 #endif
 
-INT WSAQuerySocketSecurity(SOCKET Socket, const SOCKET_SECURITY_QUERY_TEMPLATE* SecurityQueryTemplate,
-                           ULONG SecurityQueryTemplateLen, SOCKET_SECURITY_QUERY_INFO* SecurityQueryInfo,
+INT WSAQuerySocketSecurity(SOCKET Socket,
+                           const SOCKET_SECURITY_QUERY_TEMPLATE* SecurityQueryTemplate,
+                           ULONG SecurityQueryTemplateLen,
+                           SOCKET_SECURITY_QUERY_INFO* SecurityQueryInfo,
                            ULONG* SecurityQueryInfoLen, LPWSAOVERLAPPED Overlapped,
                            LPWSAOVERLAPPED_COMPLETION_ROUTINE CompletionRoutine);
 

@@ -232,7 +232,7 @@ typedef struct SOCKET_SECURITY_SETTINGS {
 } SOCKET_SECURITY_SETTINGS;
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 static_assert(sizeof(SOCKADDR_STORAGE) == 128 && alignof(SOCKADDR_STORAGE) == 8);
 static_assert(sizeof(SOCKET_SECURITY_QUERY_TEMPLATE) == 144);
 static_assert(offsetof(SOCKET_SECURITY_QUERY_TEMPLATE, PeerAddress) == 8);
