@@ -8,6 +8,7 @@ packages=(
   # toolchain
   build-essential cmake pkg-config
   clang-19 llvm-19 libclang-rt-19-dev   # BPF objects (-target bpf) and libFuzzer
+  clang-format-19   # make check: the tree follows .clang-format
   # kernel side: libbpf loader + bpftool for skeletons
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libmnl-dev   # netlink framing for the XFRM and sock_diag queries (security query)
