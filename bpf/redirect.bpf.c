@@ -222,6 +222,56 @@ __attribute__((noinline)) int current_service_index(void) {
   return -1;
 }
 
+/* What one service's turn at a connect() came to. */
+enum {
+  SG_TRY_SKIP = 0,       /* not for this service: try the next */
+  SG_TRY_DOWN_OPEN = 1,  /* wanted it, but is down and fails open: try the next */
+  SG_TRY_REFUSED = 2,    /* wanted it, but is down and fails closed: ECONNREFUSED */
+  SG_TRY_REDIRECTED = 3, /* takes it: the caller rewrites the address */
+  SG_TRY_CHAIN_FULL = 4, /* the chain is as long as it may get: connect as asked */
+};
+
+/* One service's turn at a connect(). A global function, so the verifier
+ * checks it once instead of once per service on every path through the
+ * caller's loop: inlined, Debian 12's 6.1 kernel gave up on connect4 after
+ * a million instructions (E2BIG). The address rewrite stays in the caller,
+ * where connect4 and connect6 each know which fields they may write. */
+__attribute__((noinline)) int try_service(struct bpf_sock_addr *ctx, __u32 key,
+                                          const struct sg_endpoint *dst,
+                                          const struct sg_redirect_records *rec, __u32 ev_flags) {
+  if (!dst || !rec) return SG_TRY_SKIP;
+  struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+  if (!s || !(s->flags & SG_SVC_ACTIVE)) return SG_TRY_SKIP;
+  if (in_chain(rec, s->id)) return SG_TRY_SKIP; /* no loops */
+  if (!sg_filter_match(&s->filter, dst, &rec->origin)) return SG_TRY_SKIP;
+  if (rec->count >= SG_MAX_CHAIN) return SG_TRY_CHAIN_FULL;
+
+  if (!listener_up(ctx, s, dst->family == AF_INET ? AF_INET : AF_INET6)) {
+    if (!(s->flags & SG_SVC_FAIL_CLOSED)) return SG_TRY_DOWN_OPEN;
+    emit(SG_DECISION_REFUSED, dst, 0, s->id, rec, ev_flags);
+    bpf_set_retval(-ECONNREFUSED);
+    return SG_TRY_REFUSED;
+  }
+
+  struct bpf_sock *sk = ctx->sk;
+  if (!sk) return SG_TRY_CHAIN_FULL;
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!st) return SG_TRY_CHAIN_FULL; /* out of memory: connect as asked rather than fail */
+  st->records = *rec;
+  __u16 c = st->records.count;
+  st->records.chain[c & (SG_MAX_CHAIN - 1)] = s->id;
+  st->records.count = c + 1;
+  st->flags |= SG_SOCK_REDIRECTED | ((ev_flags & SG_EVENT_INHERITED) ? SG_SOCK_INHERITED : 0);
+  fill_context(st, s, dst);
+  struct sg_endpoint *to = &st->listener;
+  if (dst->family == AF_INET)
+    sg_endpoint_from_ip4(to, s->listen4_addr, s->listen4_port);
+  else
+    sg_endpoint_from_ip6(to, (const __u32 *)s->listen6_addr, s->listen6_port);
+  emit(SG_DECISION_REDIRECT, dst, to, s->id, &st->records, ev_flags);
+  return SG_TRY_REDIRECTED;
+}
+
 static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg_endpoint *dst,
                                             int v6_socket) {
   __u32 zero = 0;
@@ -273,39 +323,25 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
   }
 
   __u32 fail_open_id = 0;
+  int outcome = SG_TRY_SKIP;
+  __u32 chosen = 0;
   for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
     if (i >= n) break;
     if ((int)i == owner) continue; /* never back to itself */
-    __u32 key = base + i;
-    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
-    if (!s || !(s->flags & SG_SVC_ACTIVE)) continue;
-    if (in_chain(rec, s->id)) continue; /* no loops */
-    if (!sg_filter_match(&s->filter, dst, &rec->origin)) continue;
-    if (rec->count >= SG_MAX_CHAIN) break; /* the chain is as long as it may get */
-
-    if (!listener_up(ctx, s, dst->family == AF_INET ? AF_INET : AF_INET6)) {
-      if (s->flags & SG_SVC_FAIL_CLOSED) {
-        emit(SG_DECISION_REFUSED, dst, 0, s->id, rec, ev_flags);
-        bpf_set_retval(-ECONNREFUSED);
-        return 0;
-      }
-      if (!fail_open_id) fail_open_id = s->id;
+    chosen = base + i;
+    outcome = try_service(ctx, chosen, dst, rec, ev_flags);
+    if (outcome == SG_TRY_DOWN_OPEN) {
+      struct sg_service *s = bpf_map_lookup_elem(&sg_services, &chosen);
+      if (s && !fail_open_id) fail_open_id = s->id;
       continue;
     }
-
-    struct sg_sock_state *st =
-        bpf_sk_storage_get(&sg_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-    if (!st) return 1; /* out of memory: connect as asked rather than fail */
-    st->records = *rec;
-    __u16 c = st->records.count;
-    st->records.chain[c & (SG_MAX_CHAIN - 1)] = s->id;
-    st->records.count = c + 1;
-    st->flags |= SG_SOCK_REDIRECTED | ((ev_flags & SG_EVENT_INHERITED) ? SG_SOCK_INHERITED : 0);
-    fill_context(st, s, dst);
-
-    struct sg_endpoint *to = &st->listener;
+    if (outcome != SG_TRY_SKIP) break;
+  }
+  if (outcome == SG_TRY_REFUSED) return 0;
+  if (outcome == SG_TRY_REDIRECTED) {
+    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &chosen);
+    if (!s) return 1;
     if (dst->family == AF_INET) {
-      sg_endpoint_from_ip4(to, s->listen4_addr, s->listen4_port);
       if (v6_socket) { /* a dual-stack socket reaching IPv4 stays v4-mapped */
         ctx->user_ip6[0] = 0;
         ctx->user_ip6[1] = 0;
@@ -318,14 +354,12 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
     } else {
       if (!v6_socket) return 1; /* cannot happen; lets connect4 drop the user_ip6 stores */
       const __u32 *l = (const __u32 *)s->listen6_addr;
-      sg_endpoint_from_ip6(to, l, s->listen6_port);
       ctx->user_ip6[0] = l[0];
       ctx->user_ip6[1] = l[1];
       ctx->user_ip6[2] = l[2];
       ctx->user_ip6[3] = l[3];
       ctx->user_port = s->listen6_port;
     }
-    emit(SG_DECISION_REDIRECT, dst, to, s->id, &st->records, ev_flags);
     return 1;
   }
 
