@@ -363,7 +363,7 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
     return 1;
   }
 
-  __u32 decision = owner >= 0       ? SG_DECISION_CHAIN_DONE
+  __u32 decision = owner >= 0     ? SG_DECISION_CHAIN_DONE
                    : fail_open_id ? SG_DECISION_FAIL_OPEN
                                   : SG_DECISION_DIRECT;
   emit(decision, dst, 0, fail_open_id, rec, ev_flags);

@@ -13,7 +13,8 @@ static __always_inline __u32 sg_prefix_mask(__u32 len, __u32 word) {
   return bpf_htonl(~0u << (32 - (len - start)));
 }
 
-static __always_inline int sg_prefix_match(const struct sg_prefix *p, const struct sg_endpoint *dst) {
+static __always_inline int sg_prefix_match(const struct sg_prefix *p,
+                                           const struct sg_endpoint *dst) {
   if (p->family != dst->family) return 0;
   const __u32 *pa = (const __u32 *)p->addr;
   const __u32 *da = (const __u32 *)dst->addr;

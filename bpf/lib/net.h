@@ -3,9 +3,12 @@
 #ifndef SG_BPF_NET_H
 #define SG_BPF_NET_H
 
+/* linux/bpf.h first: the libbpf headers use its types. */
+/* clang-format off */
 #include <linux/bpf.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+/* clang-format on */
 
 #include "sockgate/abi/sockgate_abi.h"
 
