@@ -79,9 +79,26 @@ struct {
  * of the hook. A reader that batches polls with a timeout instead. */
 const volatile __u32 sg_event_wakeup_bytes = 0;
 
+/* Whether "no service wanted it" is an event too, or only a count: every
+ * connect() of a governed application that matches no filter would
+ * otherwise pay for a ring-buffer record nobody reads unless tracing. */
+const volatile __u32 sg_emit_direct = 1;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2 * SG_DECISION_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} sg_counts SEC(".maps");
+
 static __always_inline void emit(__u32 decision, const struct sg_endpoint *dst,
                                  const struct sg_endpoint *to, __u32 service_id,
                                  const struct sg_redirect_records *r, __u32 flags) {
+  __u32 slot = (decision & (SG_DECISION_SLOTS - 1)) +
+               ((flags & SG_EVENT_FROM_SERVICE) ? SG_DECISION_SLOTS : 0);
+  __u64 *count = bpf_map_lookup_elem(&sg_counts, &slot);
+  if (count) *count += 1; /* per-CPU: no other writer */
+  if (decision == SG_DECISION_DIRECT && !sg_emit_direct) return;
   struct sg_event *e = bpf_ringbuf_reserve(&sg_events, sizeof(*e), 0);
   if (!e) return; /* user space is behind: lose the event, never the connect */
   e->time_ns = bpf_ktime_get_ns();
@@ -197,9 +214,15 @@ __attribute__((noinline)) int fill_origin(struct sg_redirect_records *r, __u64 f
   r->origin.time_ns = bpf_ktime_get_ns();
   __builtin_memset(r->origin.comm, 0, SG_COMM_LEN);
   bpf_get_current_comm(r->origin.comm, SG_COMM_LEN);
+  /* Levels below the caller's own cgroup are 0; asking for them would cost
+   * a helper call each on every connect(). */
+  __builtin_memset(r->origin.cgroup_ancestors, 0, sizeof(r->origin.cgroup_ancestors));
 #pragma clang loop unroll(full)
-  for (int level = 0; level < SG_MAX_CGROUP_DEPTH; level++)
-    r->origin.cgroup_ancestors[level] = bpf_get_current_ancestor_cgroup_id(level);
+  for (int level = 0; level < SG_MAX_CGROUP_DEPTH; level++) {
+    __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+    r->origin.cgroup_ancestors[level] = id;
+    if (!id) break;
+  }
   return 1;
 }
 
@@ -272,6 +295,12 @@ __attribute__((noinline)) int try_service(struct bpf_sock_addr *ctx, __u32 key,
   return SG_TRY_REDIRECTED;
 }
 
+/* Is the calling process one of the applications this engine redirects? */
+static __always_inline int caller_is_governed(const struct sg_config *cfg) {
+  return cfg->governed_cgroup_id &&
+         bpf_get_current_ancestor_cgroup_id(cfg->governed_level) == cfg->governed_cgroup_id;
+}
+
 static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg_endpoint *dst,
                                             int v6_socket) {
   __u32 zero = 0;
@@ -283,8 +312,7 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
   __u32 base = table * SG_MAX_SERVICES;
 
   int owner = current_service_index();
-  int governed = cfg->governed_cgroup_id &&
-                 bpf_get_current_ancestor_cgroup_id(cfg->governed_level) == cfg->governed_cgroup_id;
+  int governed = caller_is_governed(cfg);
   if (!governed && owner < 0) return 1; /* neither an application we govern nor a service */
 
   /* A connection to a service itself is never redirected. */

@@ -240,7 +240,10 @@ int runCommand(const RunOptions& options) {
   // connect() does not pay for waking us (see kEventBatchBytes).
   const uint32_t wakeupBytes = options.trace ? 0 : kEventBatchBytes;
   const int drainEveryMs = options.trace ? -1 : 100;
-  auto engine = RedirectEngine::start({scope.cgroup->path(), mount, wakeupBytes});
+  RedirectEngine::Options engineOptions{scope.cgroup->path(), mount, wakeupBytes};
+  // Nobody reads "no service wanted it" unless tracing; counted either way.
+  engineOptions.directEvents = options.trace;
+  auto engine = RedirectEngine::start(engineOptions);
   if (!engine) {
     say(engine.error().message());
     return kSetupFailed;
@@ -350,10 +353,8 @@ int runCommand(const RunOptions& options) {
   };
 
   const auto started = std::chrono::steady_clock::now();
-  std::map<uint32_t, uint64_t> decisions;
   uint64_t firstEventNs = 0;
   std::function<void(const sg_event&)> onEvent = [&](const sg_event& e) {
-    if (!(e.flags & SG_EVENT_FROM_SERVICE)) ++decisions[e.decision];
     if (!options.trace) return;
     if (!firstEventNs) firstEventNs = e.time_ns;
     std::string what = decisionName(e.decision);
@@ -424,6 +425,13 @@ int runCommand(const RunOptions& options) {
   const auto elapsed = std::chrono::steady_clock::now() - started;
   std::string summary = fmt::format("{} ran {}, exit status {}", options.command[0],
                                     humanDuration(elapsed), exitStatusOf(status));
+  // Counted in the kernel, so exact even where the event ring overflowed.
+  RedirectEngine::DecisionCounts counts;
+  if (auto c = scope.engine->decisionCounts(); c)
+    counts = *c;
+  else
+    say(c.error().message());
+  const auto& decisions = counts.fromApplications;
   summary += fmt::format("; connections: {} redirected, {} direct", decisions[SG_DECISION_REDIRECT],
                          decisions[SG_DECISION_DIRECT]);
   if (decisions[SG_DECISION_FAIL_OPEN])

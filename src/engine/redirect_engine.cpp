@@ -92,6 +92,7 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
   engine->skel_ = sg_redirect__open();
   if (!engine->skel_) return failErrno("open the redirect BPF object");
   engine->skel_->rodata->sg_event_wakeup_bytes = options.eventWakeupBytes;
+  engine->skel_->rodata->sg_emit_direct = options.directEvents ? 1 : 0;
   if (int err = sg_redirect__load(engine->skel_); err != 0)
     return fail(-err, "load the redirect BPF programs: " + takeLibbpfLog());
 
@@ -189,6 +190,23 @@ int RedirectEngine::onEvent(void* self, void* data, size_t size) {
   std::memcpy(&event, data, sizeof event);
   (*engine->sink_)(event);
   return 0;
+}
+
+Result<RedirectEngine::DecisionCounts> RedirectEngine::decisionCounts() const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail(-cpus, "count the possible CPUs");
+  std::vector<uint64_t> perCpu(static_cast<size_t>(cpus));
+  DecisionCounts counts;
+  const int fd = bpf_map__fd(skel_->maps.sg_counts);
+  for (uint32_t slot = 0; slot < 2 * SG_DECISION_SLOTS; ++slot) {
+    if (bpf_map_lookup_elem(fd, &slot, perCpu.data()) != 0)
+      return failErrno("read the decision counters");
+    uint64_t sum = 0;
+    for (uint64_t v : perCpu) sum += v;
+    (slot < SG_DECISION_SLOTS ? counts.fromApplications[slot]
+                              : counts.fromServices[slot - SG_DECISION_SLOTS]) = sum;
+  }
+  return counts;
 }
 
 Result<int> RedirectEngine::drainEvents(const std::function<void(const sg_event&)>& sink) {

@@ -3,6 +3,7 @@
 // dies), fills the service table, and delivers decision events.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,6 +54,17 @@ class RedirectEngine {
     // many bytes of events wait, and the reader must also drain on a timer:
     // waking the reader costs each connect() a self-IPI (kEventBatchBytes).
     uint32_t eventWakeupBytes = 0;
+    // false: SG_DECISION_DIRECT (an application's connect() no service
+    // wanted) is only counted (decisionCounts), not sent as an event.
+    bool directEvents = true;
+  };
+
+  // How many connect() decisions of each kind the hooks made, by
+  // sg_decision value; `fromServices` counts services' own outbound
+  // connects. Exact even where events were not emitted or were lost.
+  struct DecisionCounts {
+    std::array<uint64_t, SG_DECISION_SLOTS> fromApplications{};
+    std::array<uint64_t, SG_DECISION_SLOTS> fromServices{};
   };
 
   static Result<std::unique_ptr<RedirectEngine>> start(const Options& options);
@@ -68,6 +80,7 @@ class RedirectEngine {
   [[nodiscard]] int eventsFd() const;
   // Delivers waiting events; returns how many.
   Result<int> drainEvents(const std::function<void(const sg_event&)>& sink);
+  [[nodiscard]] Result<DecisionCounts> decisionCounts() const;
 
  private:
   RedirectEngine() = default;

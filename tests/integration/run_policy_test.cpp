@@ -98,6 +98,28 @@ TEST(RunPolicy, TwoBuiltinsAndTheExampleServiceOnCurl) {
   EXPECT_NE(log.find("-> 127.0.0.1:" + std::to_string(http.port())), std::string::npos) << log;
 }
 
+// Connects no filter wants go direct and are counted in the kernel; only
+// --trace turns each into an event (without it nobody reads them, and each
+// would cost the application's connect() a ring-buffer record).
+TEST(RunPolicy, ConnectsNoServiceWantsAreCountedWithAndWithoutTrace) {
+  TempDir dir;
+  HttpServer http;
+  const std::string policy = dir.path() + "/narrow.toml";
+  std::ofstream(policy) << "[[service]]\nname = \"narrow\"\n[service.filter]\nports = [1]\n";
+  const std::string url = "http://127.0.0.1:" + std::to_string(http.port()) + "/";
+  const std::string curls = "curl -sS " + url + " && curl -sS " + url + " && curl -sS " + url;
+  for (bool trace : {false, true}) {
+    std::vector<std::string> argv{sockgateBin(), "run", "--policy", policy};
+    if (trace) argv.push_back("--trace");
+    argv.insert(argv.end(), {"--", "sh", "-c", curls});
+    auto r = runProcess(argv, 60s);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(count(r.out, "hello from nginx"), 3u) << r.out;
+    EXPECT_NE(r.err.find("0 redirected, 3 direct"), std::string::npos) << r.err;
+    EXPECT_EQ(count(r.err, ": direct\n"), trace ? 3u : 0u) << r.err;
+  }
+}
+
 TEST(RunPolicy, ABrokenPolicyStopsBeforeAnythingIsAttached) {
   TempDir dir;
   const std::string policy = dir.path() + "/broken.toml";

@@ -231,6 +231,11 @@ enum sg_decision {
   SG_DECISION_FORGED = 6,     /* a non-service tried to attach records: EPERM */
 };
 
+/* Per-CPU decision counters (map sg_counts), kept even for decisions that
+ * emit no event and when the event ring is full: slot = decision, plus
+ * SG_DECISION_SLOTS when the connect() came from a service's socket. */
+#define SG_DECISION_SLOTS 8
+
 #define SG_EVENT_FROM_SERVICE 0x1u /* the connect() came from a service's socket */
 #define SG_EVENT_INHERITED 0x2u    /* its records were inferred, not attached */
 
