@@ -31,6 +31,15 @@ struct {
   __type(value, struct sg_sock_state);
 } sg_flows SEC(".maps");
 
+/* Services of every sockgate instance (see sg_registry_key); user space
+ * pins it at /sys/fs/bpf/sockgate/service_registry before load. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct sg_registry_key);
+  __type(value, struct sg_registry_owner);
+} sg_registry SEC(".maps");
+
 /* Redirect services in priority order, two tables (see sg_config); written
  * by user space. */
 struct {
@@ -299,6 +308,17 @@ __attribute__((noinline)) int try_service(struct bpf_sock_addr *ctx, __u32 key,
 static __always_inline int caller_is_governed(const struct sg_config *cfg) {
   return cfg->governed_cgroup_id &&
          bpf_get_current_ancestor_cgroup_id(cfg->governed_level) == cfg->governed_cgroup_id;
+}
+
+/* Is the calling process a service some sockgate instance registered? */
+static __always_inline int registered_elsewhere(void) {
+  struct sg_registry_key k = {};
+  k.id = bpf_get_current_pid_tgid() >> 32;
+  k.kind = SG_REGISTRY_TGID;
+  if (bpf_map_lookup_elem(&sg_registry, &k)) return 1;
+  k.id = bpf_get_current_cgroup_id();
+  k.kind = SG_REGISTRY_CGROUP;
+  return bpf_map_lookup_elem(&sg_registry, &k) != 0;
 }
 
 static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg_endpoint *dst,
@@ -631,8 +651,13 @@ int sg_setsockopt(struct bpf_sockopt *ctx) {
   if (!sk) return 1;
 
   if (current_service_index() < 0) {
-    struct sg_redirect_records *who = 0;
     __u32 zero = 0;
+    /* Several sockgate instances may be attached side by side: a service of
+     * another one is not ours to refuse, unless it is an application we
+     * govern (then its records would steer our hooks). */
+    struct sg_config *cfg = bpf_map_lookup_elem(&sg_config, &zero);
+    if (cfg && !caller_is_governed(cfg) && registered_elsewhere()) return 1;
+    struct sg_redirect_records *who = 0;
     who = bpf_map_lookup_elem(&sg_scratch, &zero);
     if (who) {
       fill_origin(who, 0);

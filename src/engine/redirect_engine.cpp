@@ -10,6 +10,7 @@
 
 #include "common/unique_fd.h"
 #include "engine/cgroup.h"
+#include "engine/service_registry.h"
 #include "sg_redirect.skel.h"
 
 namespace sockgate {
@@ -89,12 +90,20 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
   std::call_once(once, [] { libbpf_set_print(captureLibbpfLog); });
 
   std::unique_ptr<RedirectEngine> engine(new RedirectEngine());
+  auto registryLock = ServiceRegistry::lock();
+  if (!registryLock) return std::unexpected(registryLock.error());
   engine->skel_ = sg_redirect__open();
   if (!engine->skel_) return failErrno("open the redirect BPF object");
+  if (auto st = ServiceRegistry::prepare(engine->skel_->maps.sg_registry); !st)
+    return std::unexpected(st.error());
   engine->skel_->rodata->sg_event_wakeup_bytes = options.eventWakeupBytes;
   engine->skel_->rodata->sg_emit_direct = options.directEvents ? 1 : 0;
   if (int err = sg_redirect__load(engine->skel_); err != 0)
     return fail(-err, "load the redirect BPF programs: " + takeLibbpfLog());
+  auto registry = ServiceRegistry::open(engine->skel_->maps.sg_registry);
+  if (!registry) return std::unexpected(registry.error());
+  engine->registry_.emplace(std::move(*registry));
+  registryLock->reset();
 
   UniqueFd scope(::open(options.scopeCgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!scope) return failErrno("open cgroup " + options.scopeCgroup);
@@ -147,6 +156,7 @@ RedirectEngine::~RedirectEngine() {
   // Links first: detaching the connect hooks before anything else means no
   // new flow is redirected into a half-torn-down path.
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
+  registry_.reset();  // uses the skeleton's map
   if (skel_) sg_redirect__destroy(skel_);
 }
 
@@ -160,6 +170,8 @@ Status RedirectEngine::setServices(std::span<const ServiceSpec> services) {
     if (!s) return std::unexpected(s.error());
     table.push_back(*s);
   }
+  // Other sockgate instances' hooks must know these are services first.
+  if (auto st = registry_->replace(services); !st) return st;
   const int servicesFd = bpf_map__fd(skel_->maps.sg_services);
   const int configFd = bpf_map__fd(skel_->maps.sg_config);
   uint32_t zero = 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/service_registry.h"
 #include "sockgate/abi/sockgate_abi.h"
 #include "sockgate/endpoint.h"
 #include "sockgate/error.h"
@@ -89,6 +90,7 @@ class RedirectEngine {
   sg_redirect* skel_ = nullptr;
   std::vector<bpf_link*> links_;
   ring_buffer* ring_ = nullptr;
+  std::optional<ServiceRegistry> registry_;
   const std::function<void(const sg_event&)>* sink_ = nullptr;
 };
 

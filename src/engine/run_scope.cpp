@@ -6,25 +6,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/process.h"
+
 namespace sockgate {
 
 namespace {
-
-// Field 22 of /proc/PID/stat: start time in clock ticks since boot. Together
-// with the pid it names a process uniquely across pid reuse.
-std::string startTimeOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return {};
-  auto close = stat.rfind(')');  // comm may contain spaces and parentheses
-  if (close == std::string::npos) return {};
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i == 22) return field;
-  }
-  return {};
-}
 
 std::string runName(pid_t pid) {
   return std::string(kRunCgroupPrefix) + std::to_string(pid) + "-" + startTimeOf(pid);

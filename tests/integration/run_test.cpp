@@ -50,6 +50,9 @@ std::set<std::string> allSockgatePrograms() {
 }
 
 std::set<std::string> baselineCgroups, baselinePrograms;
+bool baselineRegistry = false;
+
+bool registryPinned() { return ::access("/sys/fs/bpf/sockgate/service_registry", F_OK) == 0; }
 
 std::vector<std::string> runCgroups() {
   std::vector<std::string> out;
@@ -76,10 +79,15 @@ class RunTest : public ::testing::Test {
     ASSERT_EQ(::geteuid(), 0u) << "integration tests run as root";
     baselineCgroups = allRunCgroups();
     baselinePrograms = allSockgatePrograms();
+    baselineRegistry = registryPinned();
   }
   void TearDown() override {
     EXPECT_TRUE(runCgroups().empty()) << "sockgate run left its cgroup behind";
     EXPECT_EQ(loadedSockgatePrograms(), 0) << "sockgate run left BPF programs loaded";
+    if (!baselineRegistry) {
+      EXPECT_FALSE(registryPinned())
+          << "the last sockgate run out left the service registry pinned";
+    }
   }
 };
 
@@ -175,6 +183,24 @@ TEST_F(RunTest, CommandWithoutConnectionsBehavesAsWithoutSockgate) {
   EXPECT_NE(wrapped.err.find("0 redirected, 0 direct"), std::string::npos) << wrapped.err;
   auto missing = runProcess(run({"/nonexistent/command"}));
   EXPECT_EQ(missing.exitCode, 127);
+}
+
+// Two runs side by side (two terminals, two jobs): each one's hooks see the
+// other's services attach records, and must not refuse them as forgeries.
+TEST_F(RunTest, TwoRunsSideBySideDoNotRefuseEachOthersServices) {
+  HttpServer http;
+  BackgroundProcess first({sockgateBin(), "run", "--", "sleep", "30"});
+  ASSERT_TRUE(waitFor([] { return !runCgroups().empty(); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return loadedSockgatePrograms() > 0; }, 10s));
+  const std::string url = "http://127.0.0.1:" + std::to_string(http.port()) + "/";
+  auto second = runProcess(run({"sh", "-c", "curl -sS " + url + " && curl -sS " + url}));
+  EXPECT_EQ(second.exitCode, 0) << second.err;
+  EXPECT_EQ(second.out, "hello from nginx\nhello from nginx\n");
+  EXPECT_NE(second.err.find("2 redirected"), std::string::npos) << second.err;
+  EXPECT_EQ(second.err.find("EPERM"), std::string::npos) << second.err;
+  EXPECT_TRUE(registryPinned()) << "the first run still holds the registry";
+  first.signal(SIGTERM);
+  EXPECT_EQ(first.wait(10s), 128 + SIGTERM) << first.err();
 }
 
 TEST_F(RunTest, ProcessOutsideTheCgroupIsNeverRedirected) {

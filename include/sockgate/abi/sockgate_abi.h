@@ -212,6 +212,27 @@ struct sg_config {
   __u64 governed_cgroup_id; /* applications in it, or below it, are redirected */
 };
 
+/* The services of every sockgate instance on this kernel (one map, pinned
+ * by the first instance and shared by the others), so that one instance's
+ * setsockopt hook lets another instance's service attach records. */
+enum sg_registry_kind {
+  SG_REGISTRY_TGID = 1,     /* id: a service's process */
+  SG_REGISTRY_CGROUP = 2,   /* id: a service's cgroup */
+  SG_REGISTRY_INSTANCE = 3, /* id: a sockgate instance's pid (keeps the pin while it runs) */
+};
+
+struct sg_registry_key {
+  __u64 id;
+  __u32 kind; /* sg_registry_kind */
+  __u32 _pad;
+};
+
+struct sg_registry_owner {
+  __u32 pid; /* the sockgate instance that registered the entry */
+  __u32 _pad;
+  __u64 start; /* its start time (/proc/PID/stat field 22): pid reuse is not the owner */
+};
+
 /* Inheritance for services that attach no records (an unmodified proxy):
  * the records of the last flow handed to `service_id` for `dst`. */
 struct sg_inherit_key {
