@@ -71,7 +71,9 @@ Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId);
 
 // Attaches records read from an accepted socket to an outbound socket, before
 // connect(), so that the flow continues along the chain and never loops.
-// EPERM: the caller is not a registered redirect service.
+// EPERM: the caller is not a registered redirect service. ENOPROTOOPT: no
+// sockgate hook is attached (on IPv6 the kernel's IPV6_RECVPATHMTU, which
+// shares the number, is switched back off).
 Status attachRedirectRecords(int fd, std::span<const uint8_t> blob);
 
 // SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST, as a proxy written for iptables

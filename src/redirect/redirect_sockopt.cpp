@@ -96,10 +96,20 @@ Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId) {
 Status attachRedirectRecords(int fd, std::span<const uint8_t> blob) {
   auto level = levelFor(fd);
   if (!level) return std::unexpected(level.error());
+  const std::string ctx = "setsockopt(fd " + std::to_string(fd) + ", IP_WFP_REDIRECT_RECORDS)";
   if (::setsockopt(fd, *level, SG_IP_WFP_REDIRECT_RECORDS, blob.data(),
                    static_cast<socklen_t>(blob.size())) != 0)
-    return failErrno("setsockopt(fd " + std::to_string(fd) + ", IP_WFP_REDIRECT_RECORDS)");
-  return {};
+    return failErrno(ctx);
+  if (*level == SOL_IP) return {};  // without sockgate, SOL_IP 60 is ENOPROTOOPT
+  // On SOL_IPV6, 60 is also IPV6_RECVPATHMTU: with no sockgate hook attached
+  // the kernel takes the blob's first bytes as that flag and succeeds. Only
+  // reading the records back tells the two apart.
+  if (queryRedirectRecordsBlob(fd)) return {};
+  const int off = 0;
+  (void)::setsockopt(fd, SOL_IPV6, SG_IP_WFP_REDIRECT_RECORDS, &off, sizeof off);
+  return fail(ENOPROTOOPT, ctx +
+                               ": no sockgate hook took the records (the kernel read them as "
+                               "IPV6_RECVPATHMTU); is sockgate attached?");
 }
 
 Result<Endpoint> queryOriginalDestination(int fd) {

@@ -90,6 +90,28 @@ TEST(CApi, RejectsBadBlobsAndArguments) {
   EXPECT_EQ(sg_query_original_destination(0, nullptr, nullptr), -EFAULT);
 }
 
+// Unprivileged, so no sockgate hook of this test is attached: attaching must
+// fail on both families. On IPv6 the number is also IPV6_RECVPATHMTU, which
+// the kernel would otherwise accept silently (and must be left off).
+TEST(CApi, AttachingRecordsWithoutSockgateFailsOnBothFamilies) {
+  std::vector<uint8_t> blob(sizeof(sg_redirect_records), 0);
+  const uint32_t magic = SG_RECORDS_MAGIC;
+  std::memcpy(blob.data(), &magic, sizeof magic);
+  for (int family : {AF_INET, AF_INET6}) {
+    sockgate::UniqueFd s(::socket(family, SOCK_STREAM, 0));
+    const int rc = sg_attach_redirect_records(s.get(), blob.data(), blob.size());
+    // ENOPROTOOPT with no sockgate on this kernel; EPERM where another
+    // sockgate instance's hook sees a process that is nobody's service.
+    EXPECT_TRUE(rc == -ENOPROTOOPT || rc == -EPERM) << "family " << family << ": " << rc;
+    if (family == AF_INET6) {
+      int on = -1;
+      socklen_t len = sizeof on;
+      ASSERT_EQ(::getsockopt(s.get(), SOL_IPV6, IPV6_RECVPATHMTU, &on, &len), 0);
+      EXPECT_EQ(on, 0) << "IPV6_RECVPATHMTU was left switched on";
+    }
+  }
+}
+
 TEST(CApi, SocketWithoutAFlow) {
   sockgate::UniqueFd s(::socket(AF_INET, SOCK_STREAM, 0));
   size_t len = 0;
