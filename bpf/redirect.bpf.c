@@ -304,6 +304,74 @@ __attribute__((noinline)) int try_service(struct bpf_sock_addr *ctx, __u32 key,
   return SG_TRY_REDIRECTED;
 }
 
+/* Is dst the listener of a service in the live table? A connection to a
+ * service itself is never redirected. */
+__attribute__((noinline)) int to_a_service(const struct sg_endpoint *dst, __u32 base, __u32 n) {
+  if (!dst) return 0;
+  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
+    if (i >= n) break;
+    __u32 key = base + i; /* the counter itself must not live on the stack */
+    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+    if (s && (s->flags & SG_SVC_ACTIVE) && is_listener_of(s, dst)) return 1;
+  }
+  return 0;
+}
+
+/* What came of a connect() that no service takes. */
+enum {
+  SG_OFFER_REFUSED = -1,  /* a fail-closed service is down: ECONNREFUSED */
+  SG_OFFER_DECLINED = -2, /* connect as asked; the decision is already recorded */
+};
+
+/* Whose connect() the services are offered, and which table (five
+ * arguments is all a BPF function may take). */
+struct sg_offer {
+  __u32 base;     /* the live table's first key in sg_services */
+  __u32 n;        /* and its length */
+  __s32 owner;    /* index of the service that connects, or -1 */
+  __u32 ev_flags; /* SG_EVENT_* for the decision */
+};
+
+/* The services' turns at a connect(), in priority order; the one that
+ * connects (if any) is skipped: never back to itself. Returns the
+ * sg_services key of the service that takes it, whose listener the caller
+ * writes into the address, or SG_OFFER_*.
+ *
+ * A global function, like try_service: the verifier checks it once with
+ * every argument unknown. Inlined, it was checked again for every state the
+ * caller reached it in, and the caller's loop over the table and the skip of
+ * the owner pin n and owner to one constant per path: on 6.1 that cost
+ * connect6 a million instructions (E2BIG) and left connect4 one small change
+ * short of it. */
+__attribute__((noinline)) int offer_to_services(struct bpf_sock_addr *ctx,
+                                                const struct sg_endpoint *dst,
+                                                const struct sg_redirect_records *rec,
+                                                const struct sg_offer *o) {
+  if (!dst || !rec || !o) return SG_OFFER_DECLINED;
+  __u32 base = o->base, n = o->n, ev_flags = o->ev_flags;
+  int owner = o->owner;
+  __u32 fail_open_id = 0;
+  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
+    if (i >= n) break;
+    if ((int)i == owner) continue; /* never back to itself */
+    __u32 key = base + i;
+    int outcome = try_service(ctx, key, dst, rec, ev_flags);
+    if (outcome == SG_TRY_REDIRECTED) return (int)key;
+    if (outcome == SG_TRY_REFUSED) return SG_OFFER_REFUSED;
+    if (outcome == SG_TRY_DOWN_OPEN) {
+      struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+      if (s && !fail_open_id) fail_open_id = s->id;
+      continue;
+    }
+    if (outcome != SG_TRY_SKIP) break; /* the chain is as long as it may get */
+  }
+  __u32 decision = owner >= 0     ? SG_DECISION_CHAIN_DONE
+                   : fail_open_id ? SG_DECISION_FAIL_OPEN
+                                  : SG_DECISION_DIRECT;
+  emit(decision, dst, 0, fail_open_id, rec, ev_flags);
+  return SG_OFFER_DECLINED;
+}
+
 /* Is the calling process one of the applications this engine redirects? */
 static __always_inline int caller_is_governed(const struct sg_config *cfg) {
   return cfg->governed_cgroup_id &&
@@ -335,13 +403,7 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
   int governed = caller_is_governed(cfg);
   if (!governed && owner < 0) return 1; /* neither an application we govern nor a service */
 
-  /* A connection to a service itself is never redirected. */
-  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
-    if (i >= n) break;
-    __u32 key = base + i; /* the counter itself must not live on the stack */
-    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
-    if (s && (s->flags & SG_SVC_ACTIVE) && is_listener_of(s, dst)) return 1;
-  }
+  if (to_a_service(dst, base, n)) return 1;
 
   struct sg_redirect_records *rec = bpf_map_lookup_elem(&sg_scratch, &zero);
   if (!rec || !ctx->sk) return 1;
@@ -370,51 +432,33 @@ static __always_inline int redirect_connect(struct bpf_sock_addr *ctx, struct sg
     fill_origin(rec, bpf_get_socket_cookie(ctx));
   }
 
-  __u32 fail_open_id = 0;
-  int outcome = SG_TRY_SKIP;
-  __u32 chosen = 0;
-  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
-    if (i >= n) break;
-    if ((int)i == owner) continue; /* never back to itself */
-    chosen = base + i;
-    outcome = try_service(ctx, chosen, dst, rec, ev_flags);
-    if (outcome == SG_TRY_DOWN_OPEN) {
-      struct sg_service *s = bpf_map_lookup_elem(&sg_services, &chosen);
-      if (s && !fail_open_id) fail_open_id = s->id;
-      continue;
-    }
-    if (outcome != SG_TRY_SKIP) break;
-  }
-  if (outcome == SG_TRY_REFUSED) return 0;
-  if (outcome == SG_TRY_REDIRECTED) {
-    struct sg_service *s = bpf_map_lookup_elem(&sg_services, &chosen);
-    if (!s) return 1;
-    if (dst->family == AF_INET) {
-      if (v6_socket) { /* a dual-stack socket reaching IPv4 stays v4-mapped */
-        ctx->user_ip6[0] = 0;
-        ctx->user_ip6[1] = 0;
-        ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
-        ctx->user_ip6[3] = s->listen4_addr;
-      } else {
-        ctx->user_ip4 = s->listen4_addr;
-      }
-      ctx->user_port = s->listen4_port;
-    } else {
-      if (!v6_socket) return 1; /* cannot happen; lets connect4 drop the user_ip6 stores */
-      const __u32 *l = (const __u32 *)s->listen6_addr;
-      ctx->user_ip6[0] = l[0];
-      ctx->user_ip6[1] = l[1];
-      ctx->user_ip6[2] = l[2];
-      ctx->user_ip6[3] = l[3];
-      ctx->user_port = s->listen6_port;
-    }
-    return 1;
-  }
+  struct sg_offer offer = {.base = base, .n = n, .owner = owner, .ev_flags = ev_flags};
+  int taker = offer_to_services(ctx, dst, rec, &offer);
+  if (taker == SG_OFFER_REFUSED) return 0;
+  if (taker < 0) return 1;
 
-  __u32 decision = owner >= 0     ? SG_DECISION_CHAIN_DONE
-                   : fail_open_id ? SG_DECISION_FAIL_OPEN
-                                  : SG_DECISION_DIRECT;
-  emit(decision, dst, 0, fail_open_id, rec, ev_flags);
+  __u32 chosen = (__u32)taker;
+  struct sg_service *s = bpf_map_lookup_elem(&sg_services, &chosen);
+  if (!s) return 1;
+  if (dst->family == AF_INET) {
+    if (v6_socket) { /* a dual-stack socket reaching IPv4 stays v4-mapped */
+      ctx->user_ip6[0] = 0;
+      ctx->user_ip6[1] = 0;
+      ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+      ctx->user_ip6[3] = s->listen4_addr;
+    } else {
+      ctx->user_ip4 = s->listen4_addr;
+    }
+    ctx->user_port = s->listen4_port;
+  } else {
+    if (!v6_socket) return 1; /* cannot happen; lets connect4 drop the user_ip6 stores */
+    const __u32 *l = (const __u32 *)s->listen6_addr;
+    ctx->user_ip6[0] = l[0];
+    ctx->user_ip6[1] = l[1];
+    ctx->user_ip6[2] = l[2];
+    ctx->user_ip6[3] = l[3];
+    ctx->user_port = s->listen6_port;
+  }
   return 1;
 }
 
