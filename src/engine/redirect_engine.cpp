@@ -98,8 +98,15 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
     return std::unexpected(st.error());
   engine->skel_->rodata->sg_event_wakeup_bytes = options.eventWakeupBytes;
   engine->skel_->rodata->sg_emit_direct = options.directEvents ? 1 : 0;
-  if (int err = sg_redirect__load(engine->skel_); err != 0)
-    return fail(-err, "load the redirect BPF programs: " + takeLibbpfLog());
+  if (int err = sg_redirect__load(engine->skel_); err != 0) {
+    // Kernels before 6.4 keep the start of a verifier log that overflows,
+    // so the verdict line is lost; say what E2BIG means here.
+    const std::string why =
+        err == -E2BIG ? "this kernel's verifier gave up (E2BIG: more work than its instruction "
+                        "budget); please report it with `uname -r`; "
+                      : "";
+    return fail(-err, "load the redirect BPF programs: " + why + takeLibbpfLog());
+  }
   auto registry = ServiceRegistry::open(engine->skel_->maps.sg_registry);
   if (!registry) return std::unexpected(registry.error());
   engine->registry_.emplace(std::move(*registry));
