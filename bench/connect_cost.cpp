@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "listen_loopback.h"
 #include "sockgate/endpoint.h"
 
 using sockgate::Endpoint;
@@ -42,13 +43,8 @@ uint64_t nowNs() {
 }
 
 int serve(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  Endpoint where = Endpoint::loopback(AF_INET, port);
-  if (::bind(fd, where.sockaddrPtr(), where.length()) != 0) die("bind");
-  if (::listen(fd, 4096) != 0) die("listen");
+  int fd = sockgate::bench::listenLoopback(port);
+  if (fd < 0) die("listen on 127.0.0.1");
   std::printf("ready\n");
   std::fflush(stdout);
   for (;;) {

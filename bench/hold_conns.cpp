@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "listen_loopback.h"
 #include "sockgate/endpoint.h"
 
 using sockgate::Endpoint;
@@ -46,13 +47,8 @@ void raiseFdLimit() {
 
 int serve(uint16_t port) {
   raiseFdLimit();
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0) die("socket");
-  int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  Endpoint where = Endpoint::loopback(AF_INET, port);
-  if (::bind(lfd, where.sockaddrPtr(), where.length()) != 0) die("bind");
-  if (::listen(lfd, 4096) != 0) die("listen");
+  int lfd = sockgate::bench::listenLoopback(port);
+  if (lfd < 0) die("listen on 127.0.0.1");
   std::printf("ready\n");
   std::fflush(stdout);
   // Held connections are only closed when the peer goes away: watch them for
