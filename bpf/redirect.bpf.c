@@ -178,10 +178,15 @@ __attribute__((noinline)) int in_chain(const struct sg_redirect_records *r, __u3
   return 0;
 }
 
+/* The context fields kept per socket (all but tag[], see sg_sock_state). */
+static __always_inline struct sg_redirect_context *context_of(struct sg_sock_state *st) {
+  return (struct sg_redirect_context *)st->context_head;
+}
+
 __attribute__((noinline)) int fill_context(struct sg_sock_state *st, const struct sg_service *s,
                                            const struct sg_endpoint *dst) {
   if (!st || !s || !dst) return 0;
-  struct sg_redirect_context *c = &st->context;
+  struct sg_redirect_context *c = context_of(st);
   const struct sg_origin_identity *o = &st->records.origin;
   __u32 tag_len = s->tag_len > SG_TAG_MAX ? SG_TAG_MAX : s->tag_len;
   c->magic = SG_CONTEXT_MAGIC;
@@ -199,9 +204,7 @@ __attribute__((noinline)) int fill_context(struct sg_sock_state *st, const struc
   c->redirect_time_ns = bpf_ktime_get_ns();
   __builtin_memcpy(c->origin_comm, o->comm, SG_COMM_LEN);
   c->service_id = s->id;
-  c->tag_len = tag_len;
-  /* user space zero-fills the tag past tag_len, so the padding is zero too */
-  __builtin_memcpy(c->tag, s->tag, SG_TAG_MAX);
+  c->tag_len = tag_len; /* as at connect(); sg_getsockopt answers with the service's tag now */
   return 1;
 }
 
@@ -486,7 +489,7 @@ int sg_getpeername4(struct bpf_sock_addr *ctx) {
   if (!ctx->sk) return 1;
   struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0);
   if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
-  const struct sg_endpoint *o = &st->context.original_dst;
+  const struct sg_endpoint *o = &context_of(st)->original_dst;
   if (o->family != AF_INET) return 1;
   ctx->user_ip4 = *(const __u32 *)o->addr;
   ctx->user_port = o->port;
@@ -498,7 +501,7 @@ int sg_getpeername6(struct bpf_sock_addr *ctx) {
   if (!ctx->sk) return 1;
   struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, ctx->sk, 0, 0);
   if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
-  const struct sg_endpoint *o = &st->context.original_dst;
+  const struct sg_endpoint *o = &context_of(st)->original_dst;
   const __u32 *a = (const __u32 *)o->addr;
   if (o->family == AF_INET) {
     ctx->user_ip6[0] = 0;
@@ -575,8 +578,8 @@ int sg_sockops(struct bpf_sock_ops *skops) {
         st->flags = (st->flags & ~(SG_SOCK_REDIRECTED | SG_SOCK_HAS_RECORDS | SG_SOCK_INHERITED)) |
                     SG_SOCK_SERVICE_SIDE;
         struct sg_inherit_key ik = {};
-        ik.service_id = st->context.service_id;
-        ik.dst = st->context.original_dst;
+        ik.service_id = context_of(st)->service_id;
+        ik.dst = context_of(st)->original_dst;
         bpf_map_update_elem(&sg_inherit, &ik, &st->records, BPF_ANY);
       }
       bpf_map_delete_elem(&sg_flows, &key);
@@ -596,6 +599,64 @@ int sg_sockops(struct bpf_sock_ops *skops) {
 
 static __always_inline int answer_error(struct bpf_sockopt *ctx, int err) {
   ctx->retval = -err;
+  return 1;
+}
+
+/* The registered service with this id, in the live table, or NULL. */
+static __always_inline const struct sg_service *service_by_id(__u32 id) {
+  __u32 zero = 0;
+  struct sg_config *cfg = bpf_map_lookup_elem(&sg_config, &zero);
+  if (!cfg || !id) return 0;
+  __u32 table = cfg->active_table & 1;
+  __u32 n = cfg->service_count[table];
+  for (__u32 i = 0; i < SG_MAX_SERVICES; i++) {
+    if (i >= n) break;
+    __u32 key = table * SG_MAX_SERVICES + i;
+    const struct sg_service *s = bpf_map_lookup_elem(&sg_services, &key);
+    if (s && s->id == id) return s;
+  }
+  return 0;
+}
+
+/* IP_WFP_REDIRECT_CONTEXT on a service's accepted socket: the fixed part
+ * kept with the socket, then the service's tag (none if the service is no
+ * longer registered). */
+static __always_inline int answer_context(struct bpf_sockopt *ctx, struct sg_sock_state *st) {
+  const struct sg_redirect_context *head = context_of(st);
+  const struct sg_service *s = service_by_id(head->service_id);
+  __u32 tag_len = s ? s->tag_len : 0;
+  if (tag_len > SG_TAG_MAX) tag_len = SG_TAG_MAX;
+  const __u32 padded = (tag_len + 7) & ~7u;
+  const __u32 len = SG_CONTEXT_HEADER_LEN + padded;
+  if (ctx->optlen == 0) { /* size query: only a NULL buffer may be told more than it holds */
+    ctx->optlen = len;
+    ctx->retval = 0;
+    return 1;
+  }
+  __u8 *out = ctx->optval;
+  __u8 *end = ctx->optval_end;
+  /* The constant bound first: it is the one the verifier can use for the
+   * header stores (after the variable one the compiler drops it as implied). */
+  if (out + SG_CONTEXT_HEADER_LEN > end) return answer_error(ctx, ERANGE);
+  if (out + len > end) return answer_error(ctx, ERANGE);
+  const __u64 *h = st->context_head;
+#pragma clang loop unroll(full)
+  for (__u32 i = 0; i < SG_CONTEXT_HEADER_LEN / 8; i++) *(__u64 *)(out + i * 8) = h[i];
+  struct sg_redirect_context *c = (struct sg_redirect_context *)out;
+  c->total_len = len;
+  c->tag_len = tag_len;
+  if (s) {
+    /* user space zero-fills the tag past tag_len, so the padding is zero too */
+    const __u64 *t = (const __u64 *)s->tag;
+#pragma clang loop unroll(full)
+    for (__u32 i = 0; i < SG_TAG_MAX / 8; i++) {
+      if (i * 8 >= padded) break;
+      if (out + SG_CONTEXT_HEADER_LEN + i * 8 + 8 > end) break;
+      *(__u64 *)(out + SG_CONTEXT_HEADER_LEN + i * 8) = t[i];
+    }
+  }
+  ctx->optlen = len;
+  ctx->retval = 0;
   return 1;
 }
 
@@ -621,7 +682,7 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
   __u8 *end = ctx->optval_end;
 
   if (name == SG_SO_ORIGINAL_DST) {
-    const struct sg_endpoint *o = &st->context.original_dst;
+    const struct sg_endpoint *o = &context_of(st)->original_dst;
     const __u32 *a = (const __u32 *)o->addr;
     if (level == SOL_IP) {
       if (o->family != AF_INET) return answer_error(ctx, ENOENT);
@@ -655,16 +716,10 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
     return 1;
   }
 
-  const __u64 *src;
-  __u32 len;
-  if (name == SG_IP_WFP_REDIRECT_CONTEXT) {
-    src = (const __u64 *)&st->context;
-    len = st->context.total_len;
-    if (len > sizeof(struct sg_redirect_context)) len = sizeof(struct sg_redirect_context);
-  } else {
-    src = (const __u64 *)&st->records;
-    len = sizeof(struct sg_redirect_records);
-  }
+  if (name == SG_IP_WFP_REDIRECT_CONTEXT) return answer_context(ctx, st);
+
+  const __u64 *src = (const __u64 *)&st->records;
+  __u32 len = sizeof(struct sg_redirect_records);
   if (ctx->optlen == 0) { /* size query: only a NULL buffer may be told more than it holds */
     ctx->optlen = len;
     ctx->retval = 0;
@@ -672,8 +727,7 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
   }
   if (out + len > end) return answer_error(ctx, ERANGE);
 #pragma clang loop unroll(full)
-  for (__u32 i = 0; i < sizeof(struct sg_redirect_context) / 8; i++) {
-    if (i * 8 >= len) break;
+  for (__u32 i = 0; i < sizeof(struct sg_redirect_records) / 8; i++) {
     if (out + i * 8 + 8 > end) break;
     *(__u64 *)(out + i * 8) = src[i];
   }

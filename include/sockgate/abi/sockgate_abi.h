@@ -122,7 +122,11 @@ struct sg_sock_state {
   __u32 _pad;
   struct sg_endpoint listener; /* where the socket was redirected to */
   struct sg_redirect_records records;
-  struct sg_redirect_context context;
+  /* The first SG_CONTEXT_HEADER_LEN bytes of the flow's sg_redirect_context.
+   * tag[] is the service's own: added from the service table when read, so
+   * that a flow does not carry 1 KiB through socket storage and the flow
+   * table at every connect(). */
+  __u64 context_head[SG_CONTEXT_HEADER_LEN / 8];
 };
 
 /* Flow table key: the TCP 4-tuple as the service's accepted socket sees it
