@@ -66,6 +66,12 @@ Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd);
 Result<RedirectContext> readRedirectContext(int fd);
 Result<RedirectRecords> readRedirectRecords(int fd);
 
+// The same for a caller that knows the socket's family (AF_INET/AF_INET6),
+// such as a service that knows its listener's: one getsockopt(SO_DOMAIN)
+// less per call, per flow.
+Result<RedirectContext> readRedirectContext(int fd, int family);
+Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd, int family);
+
 // The state of the flow a socket carries (NotRedirected when it carries none).
 Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId);
 
@@ -75,6 +81,7 @@ Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId);
 // sockgate hook is attached (on IPv6 the kernel's IPV6_RECVPATHMTU, which
 // shares the number, is switched back off).
 Status attachRedirectRecords(int fd, std::span<const uint8_t> blob);
+Status attachRedirectRecords(int fd, int family, std::span<const uint8_t> blob);
 
 // SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST, as a proxy written for iptables
 // REDIRECT asks it.

@@ -17,6 +17,7 @@ struct EventLoop::Watch {
   enum class Kind { Listener, Wake, Client, Upstream } kind;
   int fd = -1;
   Flow* flow = nullptr;
+  int family = AF_UNSPEC;  // a listener's, and so its accepted sockets'
 };
 
 struct EventLoop::Flow {
@@ -89,7 +90,11 @@ Status EventLoop::watch(int fd, Watch* w) {
 }
 
 Status EventLoop::addListener(UniqueFd listener) {
-  auto w = std::make_unique<Watch>(Watch{Watch::Kind::Listener, listener.get(), nullptr});
+  int family = AF_UNSPEC;
+  socklen_t len = sizeof family;
+  if (::getsockopt(listener.get(), SOL_SOCKET, SO_DOMAIN, &family, &len) != 0)
+    return failErrno("getsockopt(SO_DOMAIN) on a listener");
+  auto w = std::make_unique<Watch>(Watch{Watch::Kind::Listener, listener.get(), nullptr, family});
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
   ev.data.ptr = w.get();
@@ -151,7 +156,7 @@ void EventLoop::run() {
           break;
         }
         case Watch::Kind::Listener:
-          if (!stopping_) acceptAll(w->fd);
+          if (!stopping_) acceptAll(w->fd, w->family);
           break;
         case Watch::Kind::Client:
         case Watch::Kind::Upstream:
@@ -164,11 +169,11 @@ void EventLoop::run() {
   }
 }
 
-void EventLoop::acceptAll(int listenFd) {
+void EventLoop::acceptAll(int listenFd, int family) {
   for (;;) {
     int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      startFlow(UniqueFd(fd));
+      startFlow(UniqueFd(fd), family);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -176,8 +181,9 @@ void EventLoop::acceptAll(int listenFd) {
   }
 }
 
-void EventLoop::startFlow(UniqueFd client) {
-  auto context = readRedirectContext(client.get());
+void EventLoop::startFlow(UniqueFd client, int family) {
+  // The family is known from the listener: no getsockopt(SO_DOMAIN) per flow.
+  auto context = readRedirectContext(client.get(), family);
   if (!context) return;  // connected to the service port directly: not a flow
 
   FlowRecord record;
@@ -201,8 +207,8 @@ void EventLoop::startFlow(UniqueFd client) {
   }
   // Pass the flow's records on, so that the next service in the chain (if
   // any) gets the flow and no service ever gets it twice.
-  if (auto records = queryRedirectRecordsBlob(client.get()); records) {
-    if (auto st = attachRedirectRecords(upstream.get(), *records); !st) {
+  if (auto records = queryRedirectRecordsBlob(client.get(), family); records) {
+    if (auto st = attachRedirectRecords(upstream.get(), dst.family(), *records); !st) {
       record.ending = "error: " + st.error().message();
       record.end = std::chrono::steady_clock::now();
       closeWithReset(client);
@@ -246,7 +252,8 @@ void EventLoop::onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events) {
   if (flow.connecting) {
     if (upstreamSide) {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int err = socketError(flow.upstream.get());
+      // Writable without an error: connected (SO_ERROR only when there is one).
+      int err = (events & (EPOLLERR | EPOLLHUP)) ? socketError(flow.upstream.get()) : 0;
       if (err != 0) {
         finishFlow(flow,
                    (err == ECONNREFUSED ? "refused (" : "connect failed (") + errnoName(err) + ")",

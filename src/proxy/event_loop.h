@@ -43,8 +43,8 @@ class EventLoop {
   struct Watch;
 
   EventLoop(ServiceIdentity identity, FlowLog& log);
-  void acceptAll(int listenFd);
-  void startFlow(UniqueFd client);
+  void acceptAll(int listenFd, int family);
+  void startFlow(UniqueFd client, int family);
   void onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events);
   void pumpFlow(Flow& flow, bool up = true, bool down = true);
   void finishFlow(Flow& flow, std::string ending, bool resetClient, bool resetUpstream);

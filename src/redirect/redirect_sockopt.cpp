@@ -13,14 +13,18 @@ namespace {
 
 // The level that matches the socket's family, as the Windows pages ask
 // (IP_WFP_* on IPv4 sockets, IPV6_WFP_* on IPv6 ones).
+Result<int> levelOf(int fd, int family) {
+  if (family == AF_INET) return SOL_IP;
+  if (family == AF_INET6) return SOL_IPV6;
+  return fail(EAFNOSUPPORT, "fd " + std::to_string(fd) + " is not an IPv4/IPv6 socket");
+}
+
 Result<int> levelFor(int fd) {
   int domain = 0;
   socklen_t len = sizeof domain;
   if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
     return failErrno("getsockopt(fd " + std::to_string(fd) + ", SO_DOMAIN)");
-  if (domain == AF_INET) return SOL_IP;
-  if (domain == AF_INET6) return SOL_IPV6;
-  return fail(EAFNOSUPPORT, "fd " + std::to_string(fd) + " is not an IPv4/IPv6 socket");
+  return levelOf(fd, domain);
 }
 
 // On SOL_IPV6, 60 and 70 are also IPV6_RECVPATHMTU and IPV6_AUTOFLOWLABEL:
@@ -35,9 +39,8 @@ Result<std::vector<uint8_t>> ours(std::vector<uint8_t> blob, uint32_t magic,
   return blob;
 }
 
-Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what, size_t largest,
-                                       uint32_t magic) {
-  auto level = levelFor(fd);
+Result<std::vector<uint8_t>> queryBlob(int fd, Result<int> level, int optname, const char* what,
+                                       size_t largest, uint32_t magic) {
   if (!level) return std::unexpected(level.error());
   const std::string ctx = std::string("getsockopt(fd ") + std::to_string(fd) + ", " + what + ")";
   // One call does it when the largest blob this version knows fits.
@@ -60,22 +63,43 @@ Result<std::vector<uint8_t>> queryBlob(int fd, int optname, const char* what, si
   return ours(std::move(blob), magic, ctx);
 }
 
-}  // namespace
-
-Result<std::vector<uint8_t>> queryRedirectContextBlob(int fd) {
-  return queryBlob(fd, SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT",
+Result<std::vector<uint8_t>> contextBlob(int fd, Result<int> level) {
+  return queryBlob(fd, std::move(level), SG_IP_WFP_REDIRECT_CONTEXT, "IP_WFP_REDIRECT_CONTEXT",
                    sizeof(sg_redirect_context), SG_CONTEXT_MAGIC);
 }
 
-Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd) {
-  return queryBlob(fd, SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS",
+Result<std::vector<uint8_t>> recordsBlob(int fd, Result<int> level) {
+  return queryBlob(fd, std::move(level), SG_IP_WFP_REDIRECT_RECORDS, "IP_WFP_REDIRECT_RECORDS",
                    sizeof(sg_redirect_records), SG_RECORDS_MAGIC);
 }
 
-Result<RedirectContext> readRedirectContext(int fd) {
-  auto blob = queryRedirectContextBlob(fd);
+Result<RedirectContext> contextFrom(Result<std::vector<uint8_t>> blob) {
   if (!blob) return std::unexpected(blob.error());
   return parseRedirectContext(*blob);
+}
+
+Status attach(int fd, Result<int> level, std::span<const uint8_t> blob);
+
+}  // namespace
+
+Result<std::vector<uint8_t>> queryRedirectContextBlob(int fd) {
+  return contextBlob(fd, levelFor(fd));
+}
+
+Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd) {
+  return recordsBlob(fd, levelFor(fd));
+}
+
+Result<std::vector<uint8_t>> queryRedirectRecordsBlob(int fd, int family) {
+  return recordsBlob(fd, levelOf(fd, family));
+}
+
+Result<RedirectContext> readRedirectContext(int fd) {
+  return contextFrom(queryRedirectContextBlob(fd));
+}
+
+Result<RedirectContext> readRedirectContext(int fd, int family) {
+  return contextFrom(contextBlob(fd, levelOf(fd, family)));
 }
 
 Result<RedirectRecords> readRedirectRecords(int fd) {
@@ -94,7 +118,16 @@ Result<RedirectState> queryRedirectState(int fd, uint32_t serviceId) {
 }
 
 Status attachRedirectRecords(int fd, std::span<const uint8_t> blob) {
-  auto level = levelFor(fd);
+  return attach(fd, levelFor(fd), blob);
+}
+
+Status attachRedirectRecords(int fd, int family, std::span<const uint8_t> blob) {
+  return attach(fd, levelOf(fd, family), blob);
+}
+
+namespace {
+
+Status attach(int fd, Result<int> level, std::span<const uint8_t> blob) {
   if (!level) return std::unexpected(level.error());
   const std::string ctx = "setsockopt(fd " + std::to_string(fd) + ", IP_WFP_REDIRECT_RECORDS)";
   if (::setsockopt(fd, *level, SG_IP_WFP_REDIRECT_RECORDS, blob.data(),
@@ -104,13 +137,15 @@ Status attachRedirectRecords(int fd, std::span<const uint8_t> blob) {
   // On SOL_IPV6, 60 is also IPV6_RECVPATHMTU: with no sockgate hook attached
   // the kernel takes the blob's first bytes as that flag and succeeds. Only
   // reading the records back tells the two apart.
-  if (queryRedirectRecordsBlob(fd)) return {};
+  if (recordsBlob(fd, SOL_IPV6)) return {};
   const int off = 0;
   (void)::setsockopt(fd, SOL_IPV6, SG_IP_WFP_REDIRECT_RECORDS, &off, sizeof off);
   return fail(ENOPROTOOPT, ctx +
                                ": no sockgate hook took the records (the kernel read them as "
                                "IPV6_RECVPATHMTU); is sockgate attached?");
 }
+
+}  // namespace
 
 Result<Endpoint> queryOriginalDestination(int fd) {
   auto level = levelFor(fd);
