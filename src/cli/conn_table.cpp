@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "cli/text_table.h"
+
 namespace sockgate::cli {
 
 std::string humanBytes(uint64_t bytes) {
@@ -31,7 +33,7 @@ std::string formatConnectionTable(const std::vector<proxy::FlowRecord>& flows) {
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.start < b.start; });
 
-  std::vector<std::array<std::string, 9>> cells;
+  std::vector<std::vector<std::string>> cells;
   cells.push_back({"PID", "EXE", "UID", "DESTINATION", "SERVICE", "UP", "DOWN", "DURATION", "END"});
   for (const auto& r : rows) {
     std::string exe = r.executable.empty() ? "(" + r.originComm + ")" : r.executable;
@@ -39,20 +41,7 @@ std::string formatConnectionTable(const std::vector<proxy::FlowRecord>& flows) {
                      r.originalDestination.toString(), r.service, humanBytes(r.bytesUp),
                      humanBytes(r.bytesDown), humanDuration(r.end - r.start), r.ending});
   }
-  std::array<size_t, 9> width{};
-  for (const auto& row : cells)
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-
-  std::string out;
-  for (const auto& row : cells) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
-  return out;
+  return alignColumns(cells);
 }
 
 }  // namespace sockgate::cli

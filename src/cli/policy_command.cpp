@@ -4,10 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include "cli/text_table.h"
 
 namespace sockgate::cli {
 
@@ -62,7 +63,7 @@ std::string filterSummary(const sg_filter& f) {
 }
 
 std::string formatPolicyTable(const Policy& policy) {
-  std::vector<std::array<std::string, 7>> cells;
+  std::vector<std::vector<std::string>> cells;
   cells.push_back({"NAME", "KIND", "LISTEN", "PRIORITY", "FAIL", "TAG", "FILTER"});
   for (const auto& s : policy.services) {
     std::string listen;
@@ -72,19 +73,7 @@ std::string formatPolicyTable(const Policy& policy) {
                      listen, std::to_string(s.priority), s.failClosed ? "closed" : "open",
                      fmt::format("{} B", s.tag.size()), filterSummary(s.filter)});
   }
-  std::array<size_t, 7> width{};
-  for (const auto& row : cells)
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  std::string out;
-  for (const auto& row : cells) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
-  return out;
+  return alignColumns(cells);
 }
 
 void addPolicyCommand(CLI::App& app, PolicyCommand& command) {
