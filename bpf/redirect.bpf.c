@@ -81,17 +81,12 @@ struct {
   __uint(max_entries, 1 << 20);
 } sg_events SEC(".maps");
 
-/* Wake the event reader only once this many bytes wait (0: at every event);
- * set by user space before load. A wakeup is an irq_work self-IPI raised in
- * the connecting thread: on a virtual machine that is an exit, measured at
- * +15 us per connect() on the 2-core benchmark machine, more than the rest
- * of the hook. A reader that batches polls with a timeout instead. */
-const volatile __u32 sg_event_wakeup_bytes = 0;
-
-/* Whether "no service wanted it" is an event too, or only a count: every
- * connect() of a governed application that matches no filter would
- * otherwise pay for a ring-buffer record nobody reads unless tracing. */
-const volatile __u32 sg_emit_direct = 1;
+/* Whether decisions are also events, or only counts; set by user space
+ * before load. An event costs the connect() a ring-buffer record and a
+ * wakeup of the reader (an irq_work self-IPI, on a virtual machine an exit:
+ * measured at +15 us per connect() on the 2-core benchmark machine), which
+ * only a reader that shows each decision (`sockgate run --trace`) needs. */
+const volatile __u32 sg_emit_events = 1;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -107,7 +102,7 @@ static __always_inline void emit(__u32 decision, const struct sg_endpoint *dst,
                ((flags & SG_EVENT_FROM_SERVICE) ? SG_DECISION_SLOTS : 0);
   __u64 *count = bpf_map_lookup_elem(&sg_counts, &slot);
   if (count) *count += 1; /* per-CPU: no other writer */
-  if (decision == SG_DECISION_DIRECT && !sg_emit_direct) return;
+  if (!sg_emit_events) return;
   struct sg_event *e = bpf_ringbuf_reserve(&sg_events, sizeof(*e), 0);
   if (!e) return; /* user space is behind: lose the event, never the connect */
   e->time_ns = bpf_ktime_get_ns();
@@ -127,12 +122,7 @@ static __always_inline void emit(__u32 decision, const struct sg_endpoint *dst,
     e->redirect_to = *to;
   else
     __builtin_memset(&e->redirect_to, 0, sizeof(e->redirect_to));
-  __u64 wakeup = 0;
-  if (sg_event_wakeup_bytes)
-    wakeup = bpf_ringbuf_query(&sg_events, BPF_RB_AVAIL_DATA) >= sg_event_wakeup_bytes
-                 ? BPF_RB_FORCE_WAKEUP
-                 : BPF_RB_NO_WAKEUP;
-  bpf_ringbuf_submit(e, wakeup);
+  bpf_ringbuf_submit(e, 0);
 }
 
 static __always_inline int is_listener_of(const struct sg_service *s, const struct sg_endpoint *d) {

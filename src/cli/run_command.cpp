@@ -236,13 +236,9 @@ int runCommand(const RunOptions& options) {
     scope.services.push_back(std::move(*service));
   }
 
-  // Without --trace nobody reads events as they happen: batch them, so a
-  // connect() does not pay for waking us (see kEventBatchBytes).
-  const uint32_t wakeupBytes = options.trace ? 0 : kEventBatchBytes;
-  const int drainEveryMs = options.trace ? -1 : 100;
-  RedirectEngine::Options engineOptions{scope.cgroup->path(), mount, wakeupBytes};
-  // Nobody reads "no service wanted it" unless tracing; counted either way.
-  engineOptions.directEvents = options.trace;
+  RedirectEngine::Options engineOptions{scope.cgroup->path(), mount};
+  // Only --trace shows each decision; the summary comes from the counters.
+  engineOptions.events = options.trace;
   auto engine = RedirectEngine::start(engineOptions);
   if (!engine) {
     say(engine.error().message());
@@ -376,9 +372,8 @@ int runCommand(const RunOptions& options) {
   int interrupts = 0;
   while (!childDone) {
     epoll_event events[4];
-    int n = ::epoll_wait(ep.get(), events, 4, drainEveryMs);
+    int n = ::epoll_wait(ep.get(), events, 4, -1);
     if (n < 0 && errno != EINTR) break;
-    if (n == 0) (void)scope.engine->drainEvents(onEvent);
     for (int i = 0; i < n; ++i) {
       const int ready = events[i].data.fd;
       if (scope.guard && ready == scope.guard->eventsFd()) {

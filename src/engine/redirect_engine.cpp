@@ -96,8 +96,7 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
   if (!engine->skel_) return failErrno("open the redirect BPF object");
   if (auto st = ServiceRegistry::prepare(engine->skel_->maps.sg_registry); !st)
     return std::unexpected(st.error());
-  engine->skel_->rodata->sg_event_wakeup_bytes = options.eventWakeupBytes;
-  engine->skel_->rodata->sg_emit_direct = options.directEvents ? 1 : 0;
+  engine->skel_->rodata->sg_emit_events = options.events ? 1 : 0;
   if (int err = sg_redirect__load(engine->skel_); err != 0) {
     // Kernels before 6.4 keep the start of a verifier log that overflows,
     // so the verdict line is lost; say what E2BIG means here.

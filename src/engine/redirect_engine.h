@@ -23,10 +23,6 @@ struct ring_buffer;
 
 namespace sockgate {
 
-// A quarter of the 1 MiB event ring: a reader that drains at least every
-// 100 ms is woken early only above ~20,000 connects/s (120-byte records).
-inline constexpr uint32_t kEventBatchBytes = 256 * 1024;
-
 struct ServiceSpec {
   uint32_t id = 0;  // non-zero
   std::string name;
@@ -51,13 +47,9 @@ class RedirectEngine {
     // Where every hook is attached: a cgroup holding the applications and
     // the services (the cgroup v2 root by default).
     std::string scopeCgroup;
-    // 0: eventsFd() becomes readable at every event. Otherwise only once this
-    // many bytes of events wait, and the reader must also drain on a timer:
-    // waking the reader costs each connect() a self-IPI (kEventBatchBytes).
-    uint32_t eventWakeupBytes = 0;
-    // false: SG_DECISION_DIRECT (an application's connect() no service
-    // wanted) is only counted (decisionCounts), not sent as an event.
-    bool directEvents = true;
+    // false: decisions are only counted (decisionCounts), never queued for
+    // drainEvents; each event costs the connect() a wakeup of the reader.
+    bool events = true;
   };
 
   // How many connect() decisions of each kind the hooks made, by
@@ -76,8 +68,7 @@ class RedirectEngine {
   // Replaces the service table (priority order = span order).
   Status setServices(std::span<const ServiceSpec> services);
 
-  // Epoll-able fd that becomes readable when events are waiting (see
-  // Options::eventWakeupBytes).
+  // Epoll-able fd that becomes readable when events are waiting.
   [[nodiscard]] int eventsFd() const;
   // Delivers waiting events; returns how many.
   Result<int> drainEvents(const std::function<void(const sg_event&)>& sink);

@@ -81,21 +81,17 @@ class VerifierBudgetTest : public ::testing::Test {
 // the engine writes before loading (RedirectEngine::Options): the verifier
 // drops the branches they rule out, so each is a different program to it.
 TEST_F(VerifierBudgetTest, RedirectProgramsInEverySetting) {
-  for (unsigned wakeupBytes : {0u, 4096u}) {
-    for (unsigned directEvents : {0u, 1u}) {
-      const std::string setting = "wakeup_bytes=" + std::to_string(wakeupBytes) +
-                                  " emit_direct=" + std::to_string(directEvents);
-      sg_redirect* skel = sg_redirect__open();
-      ASSERT_NE(skel, nullptr) << std::strerror(errno);
-      skel->rodata->sg_event_wakeup_bytes = wakeupBytes;
-      skel->rodata->sg_emit_direct = directEvents;
-      std::vector<ProgramLog> logs;
-      bpf_program* p;
-      bpf_object__for_each_program(p, skel->obj) logs.emplace_back(p);
-      int err = sg_redirect__load(skel);
-      expectWithinBudget(err, logs, setting);
-      sg_redirect__destroy(skel);
-    }
+  for (unsigned events : {0u, 1u}) {
+    const std::string setting = "emit_events=" + std::to_string(events);
+    sg_redirect* skel = sg_redirect__open();
+    ASSERT_NE(skel, nullptr) << std::strerror(errno);
+    skel->rodata->sg_emit_events = events;
+    std::vector<ProgramLog> logs;
+    bpf_program* p;
+    bpf_object__for_each_program(p, skel->obj) logs.emplace_back(p);
+    int err = sg_redirect__load(skel);
+    expectWithinBudget(err, logs, setting);
+    sg_redirect__destroy(skel);
   }
 }
 
