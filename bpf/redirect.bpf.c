@@ -587,6 +587,15 @@ int sg_sockops(struct bpf_sock_ops *skops) {
   return 1;
 }
 
+/* Two separate stores: the compiler may merge the adjacent u32 fields into
+ * one 8-byte store, which the verifier refuses in a sockopt context (seen
+ * after an unrelated change to sg_getsockopt: EACCES at load). */
+static __always_inline void answer_ok(struct bpf_sockopt *ctx, __u32 len) {
+  ctx->optlen = len;
+  asm volatile("" ::: "memory");
+  ctx->retval = 0;
+}
+
 static __always_inline int answer_error(struct bpf_sockopt *ctx, int err) {
   ctx->retval = -err;
   return 1;
@@ -619,8 +628,7 @@ static __always_inline int answer_context(struct bpf_sockopt *ctx, struct sg_soc
   const __u32 padded = (tag_len + 7) & ~7u;
   const __u32 len = SG_CONTEXT_HEADER_LEN + padded;
   if (ctx->optlen == 0) { /* size query: only a NULL buffer may be told more than it holds */
-    ctx->optlen = len;
-    ctx->retval = 0;
+    answer_ok(ctx, len);
     return 1;
   }
   __u8 *out = ctx->optval;
@@ -645,8 +653,7 @@ static __always_inline int answer_context(struct bpf_sockopt *ctx, struct sg_soc
       *(__u64 *)(out + SG_CONTEXT_HEADER_LEN + i * 8) = t[i];
     }
   }
-  ctx->optlen = len;
-  ctx->retval = 0;
+  answer_ok(ctx, len);
   return 1;
 }
 
@@ -711,8 +718,7 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
   const __u64 *src = (const __u64 *)&st->records;
   __u32 len = sizeof(struct sg_redirect_records);
   if (ctx->optlen == 0) { /* size query: only a NULL buffer may be told more than it holds */
-    ctx->optlen = len;
-    ctx->retval = 0;
+    answer_ok(ctx, len);
     return 1;
   }
   if (out + len > end) return answer_error(ctx, ERANGE);
@@ -721,8 +727,7 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
     if (out + i * 8 + 8 > end) break;
     *(__u64 *)(out + i * 8) = src[i];
   }
-  ctx->optlen = len;
-  ctx->retval = 0;
+  answer_ok(ctx, len);
   return 1;
 }
 
