@@ -183,6 +183,16 @@ def main(build, results_dir):
                                capture_output=True, text=True, check=True)
         data["micro"] = [{"name": b["name"], "ns": b["real_time"]}
                          for b in json.loads(micro.stdout)["benchmarks"]]
+
+        # Why the upload does not skip the second TCP connection in the
+        # kernel: what this kernel does to blocking readers of a socket in
+        # a sockhash (README, Benchmarks).
+        probe = subprocess.run([os.path.join(build, "bench", "sockmap_read_probe")],
+                               capture_output=True, text=True)
+        try:
+            data["sockmap_read_probe"] = json.loads(probe.stdout)
+        except ValueError:
+            data["sockmap_read_probe"] = {"probe": "error", "what": probe.stderr.strip()}
     finally:
         procs.stop_all()
         env.nft_delete()

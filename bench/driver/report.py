@@ -182,6 +182,21 @@ def table(data, figs, conn, verdict):
         lines.append(f"  note: {len(data['machine']['other_root_cgroup_bpf_programs'])} cgroup BPF "
                      "program(s) of other processes were attached at the cgroup root at start "
                      "(they run on every path alike)")
+    probe = data.get("sockmap_read_probe")
+    if probe:
+        lines.append("")
+        lines.append("kernel bypass of the upload (sk_msg on the application's socket): not used")
+        if "blocking_reads_intact" not in probe:
+            lines.append(f"  sockmap_read_probe could not run: {probe.get('what', '?')}")
+        else:
+            def said(o):
+                return "EOF" if o["eof"] else f"{o['result']} ({o['errno']})"
+            lines.append("  blocking recv() on a socket in a sockhash, until the peer's FIN: "
+                         f"{said(probe['fin_only'])}; while another thread sends on it: "
+                         f"{said(probe['while_another_thread_sends'])}")
+            lines.append("  this kernel keeps blocking reads intact in a sockmap: " +
+                         ("yes (the bypass could be tried)" if probe["blocking_reads_intact"]
+                          else "no, so a bypass would break blocking applications"))
     for f in data.get("failures", []):
         lines.append(f"  FAILED: {f}")
     return "\n".join(lines) + "\n"
