@@ -3,13 +3,22 @@
 //   connect_cost serve PORT      accept on 127.0.0.1:PORT and close at once
 //   connect_cost run HOST:PORT N N times socket() + connect() + close(); prints
 //                                one JSON line with ns per connect()
+//   connect_cost run HOST:PORT N --bare-hook CGROUP
+//                                the same with the least eBPF connect hook
+//                                there is (two instructions: allow) attached to
+//                                CGROUP, the cgroup it runs in, for the loop
 //
-// The benchmark runs `run` three ways: outside any governed cgroup (no hook),
-// under the hook with a service whose filter does not match, and matching
-// (redirected to a second `serve`). Each iteration is timed on its own and
-// the median reported, so a compile job that preempts the loop on this
-// shared machine moves the mean, not the figure.
+// The benchmark runs `run` four ways: outside any governed cgroup (no hook),
+// with the bare hook (the anchor: what any cgroup connect hook costs by
+// being there at all), under sockgate's hooks with a service whose filter
+// does not match, and matching (redirected to a second `serve`). Each
+// iteration is timed on its own and the median reported, so a compile job
+// that preempts the loop on this shared machine moves the mean, not the
+// figure.
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -54,6 +63,24 @@ int serve(uint16_t port) {
     else if (errno != EINTR && errno != ECONNABORTED)
       die("accept");
   }
+}
+
+// A cgroup/connect4 program that lets every connect() through, attached
+// with a bpf_link to `cgroup`: the kernel detaches it when this process ends.
+int attachBareHook(const char* cgroup) {
+  const bpf_insn allow[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1},  // r0 = 1
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
+  int prog = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "bare_connect4", "GPL", allow, 2, &opts);
+  if (prog < 0) die("load the bare connect4 program");
+  int cg = ::open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) die("open the cgroup for the bare hook");
+  int link = bpf_link_create(prog, cg, BPF_CGROUP_INET4_CONNECT, nullptr);
+  if (link < 0) die("attach the bare connect4 program");
+  ::close(cg);
+  return link;
 }
 
 // SO_LINGER {1,0}: close() sends RST, so the loop leaves no TIME_WAIT behind
@@ -103,14 +130,18 @@ int run(const Endpoint& to, long n) {
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "serve" && argc == 3) return serve(static_cast<uint16_t>(std::atoi(argv[2])));
-  if (mode == "run" && argc == 4) {
+  const bool bare = argc == 6 && std::string(argv[4]) == "--bare-hook";
+  if (mode == "run" && (argc == 4 || bare)) {
     auto to = Endpoint::parse(argv[2]);
     if (!to) {
       std::fprintf(stderr, "connect_cost: %s\n", to.error().message().c_str());
       return 2;
     }
-    return run(*to, std::atol(argv[3]));
+    int link = bare ? attachBareHook(argv[5]) : -1;
+    int rc = run(*to, std::atol(argv[3]));
+    if (link >= 0) ::close(link);
+    return rc;
   }
-  std::fprintf(stderr, "usage: connect_cost serve PORT | run HOST:PORT N\n");
+  std::fprintf(stderr, "usage: connect_cost serve PORT | run HOST:PORT N [--bare-hook CGROUP]\n");
   return 2;
 }

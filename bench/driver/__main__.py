@@ -149,7 +149,7 @@ def main(build, results_dir):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
-        cg = env.Cgroups(["haproxy-nft", "haproxy-sg", "socat", "sockgate"])
+        cg = env.Cgroups(["haproxy-nft", "haproxy-sg", "socat", "sockgate", "bare"])
         pids = start_world(procs, cg, tmp, build)
         run = measure.Runner(build, tmp, procs, cg, seconds, wrk_conns)
         res = data.setdefault("samples", {})
@@ -174,7 +174,7 @@ def main(build, results_dir):
                 sample(res, "keepalive", p.key, lambda: run.http(p, close=False))
             for p in order:
                 sample(res, "close", p.key, lambda: run.http(p, close=True))
-            for v in rotated(["none", "nomatch", "match"], r):
+            for v in rotated(["none", "bare", "nomatch", "match"], r):
                 sample(res, "connect", v, lambda: run.connect(v, connect_n))
 
         log("micro-benchmarks")

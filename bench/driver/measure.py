@@ -143,6 +143,9 @@ class Runner:
         client = [self.connect_cost, "run", f"127.0.0.1:{env.CONNECT_TARGET_PORT}", str(n)]
         if variant == "none":
             argv, cgroup = client, None
+        elif variant == "bare":
+            # the least hook there is, in a cgroup of its own: the anchor
+            argv, cgroup = client + ["--bare-hook", self.cg["bare"]], self.cg["bare"]
         else:
             # The filter names one port: the service's own (so connects to the
             # target do not match) or the target's (so they all do).
@@ -158,7 +161,7 @@ class Runner:
             self.procs.stop(p)
         if p.returncode != 0:
             raise MeasureError(f"connect_cost ({variant}) exited {p.returncode}: {err.strip()}")
-        if variant != "none":
+        if variant in ("nomatch", "match"):
             m = re.search(r"connections: (\d+) redirected, (\d+) direct", err)
             redirected = int(m.group(1)) if m else -1
             if (variant == "match") != (redirected > 0):
