@@ -29,6 +29,7 @@
 #include "sockgate/sockgate.h"
 #include "sockgate/winsock.h"
 #include "support/http_server.h"
+#include "support/listen_accept.h"
 
 namespace sockgate::testing {
 namespace {
@@ -38,22 +39,6 @@ using namespace std::chrono_literals;
 constexpr uint32_t kServiceId = 5;
 constexpr DWORD kContextSize = SG_CONTEXT_HEADER_LEN + 16;  // "hello-tag" padded to 16
 constexpr DWORD kRecordsSize = sizeof(sg_redirect_records);
-
-UniqueFd listenOn(const Endpoint& ep) {
-  UniqueFd fd(::socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ep.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  EXPECT_EQ(::bind(fd.get(), ep.sockaddrPtr(), ep.length()), 0) << ep.toString();
-  EXPECT_EQ(::listen(fd.get(), 16), 0);
-  return fd;
-}
-
-UniqueFd acceptWithin(int listenFd, std::chrono::milliseconds timeout) {
-  pollfd p{listenFd, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return UniqueFd();
-  return UniqueFd(::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC));
-}
 
 int waitChild(pid_t pid) {
   int status = 0;
