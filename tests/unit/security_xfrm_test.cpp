@@ -320,42 +320,41 @@ TEST(XfrmEvaluate, OneDirectionOnlyIsNotSecured) {
   EXPECT_FALSE(st.secured);
 }
 
-TEST(XfrmEvaluate, LarvalSaWithSpiZeroDoesNotCount) {
+// Whether this one outbound ESP SA, under the flow's policies, is an SA the
+// outbound template can use.
+bool outboundSaCoversFlow(const StateSpec& out) {
   NetlinkBuilder p, s;
   addFlowPolicies(p, IPPROTO_ESP);
+  addState(s, out);
+  Spd spd = parse(p, s);
+  return evaluateIpsec(spd.policies, spd.states, kFlow, {}).outbound.allTemplatesHaveSa;
+}
+
+TEST(XfrmEvaluate, LarvalSaWithSpiZeroDoesNotCount) {
   StateSpec out;
   out.src = v4("10.0.0.1");
   out.dst = v4("10.0.0.2");
-  out.spi = 0;
   out.enc = "cbc(aes)";
-  addState(s, out);
-  Spd spd = parse(p, s);
-  EXPECT_FALSE(evaluateIpsec(spd.policies, spd.states, kFlow, {}).outbound.allTemplatesHaveSa);
+  ASSERT_TRUE(outboundSaCoversFlow(out)) << "the control: the same SA with an SPI counts";
+  out.spi = 0;
+  EXPECT_FALSE(outboundSaCoversFlow(out));
 }
 
 TEST(XfrmEvaluate, SaForOtherHostsDoesNotCount) {
-  NetlinkBuilder p, s;
-  addFlowPolicies(p, IPPROTO_ESP);
   StateSpec out;
   out.src = v4("10.0.0.1");
   out.dst = v4("10.0.0.3");
   out.enc = "cbc(aes)";
-  addState(s, out);
-  Spd spd = parse(p, s);
-  EXPECT_FALSE(evaluateIpsec(spd.policies, spd.states, kFlow, {}).outbound.allTemplatesHaveSa);
+  EXPECT_FALSE(outboundSaCoversFlow(out));
 }
 
 TEST(XfrmEvaluate, SaSelectorMustCoverTheFlow) {
-  NetlinkBuilder p, s;
-  addFlowPolicies(p, IPPROTO_ESP);
   StateSpec out;
   out.src = v4("10.0.0.1");
   out.dst = v4("10.0.0.2");
   out.enc = "cbc(aes)";
   out.sel = selector4("10.0.0.1", 32, "10.0.0.2", 32, IPPROTO_UDP);  // UDP only
-  addState(s, out);
-  Spd spd = parse(p, s);
-  EXPECT_FALSE(evaluateIpsec(spd.policies, spd.states, kFlow, {}).outbound.allTemplatesHaveSa);
+  EXPECT_FALSE(outboundSaCoversFlow(out));
 }
 
 TEST(XfrmEvaluate, TemplateSpiAndReqidConstrainTheSa) {
