@@ -21,7 +21,7 @@ fi
 for tool in nginx haproxy socat iperf3 wrk nft gnuplot setpriv nsenter bpftool; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh)" >&2; exit 2; }
 done
-for bin in sockgate bench/connect_cost bench/hold_conns bench/flow_work_bench; do
+for bin in sockgate bench/connect_cost bench/hold_conns bench/flow_work_bench bench/kernel_relay; do
   [ -x "$build/$bin" ] || { echo "bench: $build/$bin is not built (make build)" >&2; exit 2; }
 done
 

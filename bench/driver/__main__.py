@@ -73,6 +73,12 @@ def start_world(procs, cg, tmp, build):
     hold = os.path.join(build, "bench", "hold_conns")
     for port in (env.HOLD_PORT, env.HOLD_PORT_NFT_HAPROXY):
         procs.start([hold, "serve", str(port)], stdout=subprocess.DEVNULL)
+    # The least relay there is, once with splice() and once with an sk_skb
+    # program: whether handing a flow to the kernel would lift bulk throughput.
+    relay = os.path.join(build, "bench", "kernel_relay")
+    for mode, port in env.KERNEL_RELAY_PORTS.items():
+        procs.start([relay, "serve", str(port), str(env.IPERF_PORT), mode],
+                    stdout=subprocess.DEVNULL)
     cc = os.path.join(build, "bench", "connect_cost")
     for port in (env.CONNECT_TARGET_PORT, env.CONNECT_SERVICE_PORT):
         procs.start([cc, "serve", str(port)], stdout=subprocess.DEVNULL)
@@ -96,7 +102,7 @@ def start_world(procs, cg, tmp, build):
                  env.IPERF_PORT, env.IPERF_PORT_NFT_HAPROXY, env.IPERF_PORT_NFT_SOCAT,
                  env.HOLD_PORT, env.HOLD_PORT_NFT_HAPROXY, env.CONNECT_TARGET_PORT,
                  env.CONNECT_SERVICE_PORT, env.HAPROXY_NFT_PORT, env.HAPROXY_SG_PORT,
-                 env.SOCAT_HTTP_PORT, env.SOCAT_IPERF_PORT):
+                 env.SOCAT_HTTP_PORT, env.SOCAT_IPERF_PORT, *env.KERNEL_RELAY_PORTS.values()):
         env.wait_listening(port)
     return pids
 
@@ -170,6 +176,8 @@ def main(build, results_dir):
             order = rotated(measure.PATHS, r)
             for p in order:
                 sample(res, "bulk", p.key, lambda: run.bulk(p))
+            for mode in rotated(list(env.KERNEL_RELAY_PORTS), r):
+                sample(res, "kernel_relay", mode, lambda: run.kernel_relay(mode))
             for p in order:
                 sample(res, "keepalive", p.key, lambda: run.http(p, close=False))
             for p in order:

@@ -125,6 +125,26 @@ class Runner:
             fig["cpu_s_per_gb"] = r["proxy_cpu_s"] / gbytes
         return fig
 
+    def kernel_relay(self, mode):
+        """iperf3 through bench/kernel_relay in `mode` (splice or sockmap)."""
+        argv = ["iperf3", "-c", "127.0.0.1", "-p", str(env.KERNEL_RELAY_PORTS[mode]),
+                "-t", str(self.seconds), "-J"]
+        p = self.procs.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = p.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.procs.stop(p)
+            raise MeasureError(f"iperf3 through kernel_relay {mode}: timed out")
+        self.procs.stop(p)
+        try:
+            j = json.loads(out)
+        except ValueError:
+            raise MeasureError(f"iperf3 through kernel_relay {mode}: {err.strip()[-400:]}")
+        if "error" in j:
+            raise MeasureError(f"iperf3 through kernel_relay {mode}: {j['error']}")
+        return {"gbps": j["end"]["sum_received"]["bits_per_second"] / 1e9}
+
     def http(self, path, close):
         url = f"http://127.0.0.1:{path.nginx_port}/small.html"
         argv = ["wrk", "-t1", f"-c{self.wrk_conns}", f"-d{self.seconds}s", "--latency"]

@@ -73,6 +73,13 @@ def summarize(data):
             if v in conn:
                 conn[v]["to_none"] = conn[v]["median"] / conn["none"]["median"]
                 conn[v]["loop"]["to_none"] = conn[v]["loop"]["median"] / conn["none"]["loop"]["median"]
+    relay = {}
+    direct = figs.get("bulk_gbps", {}).get("direct", {}).get("median")
+    for mode, runs in samples.get("kernel_relay", {}).items():
+        relay[mode] = stats([r["gbps"] for r in runs])
+        if direct:
+            relay[mode]["to_direct"] = relay[mode]["median"] / direct
+    figs["kernel_relay_gbps"] = relay
     return figs, conn
 
 
@@ -201,6 +208,18 @@ def table(data, figs, conn, verdict):
             lines.append("  this kernel keeps blocking reads intact in a sockmap: " +
                          ("yes (the bypass could be tried)" if probe["blocking_reads_intact"]
                           else "no, so a bypass would break blocking applications"))
+    relay = figs.get("kernel_relay_gbps", {})
+    if relay:
+        lines.append("")
+        lines.append("handing a flow to the kernel between the service's two sockets "
+                     "(bench/kernel_relay, iperf3, Gbit/s)")
+        for mode, label in (("splice", "splice() through a pipe"),
+                            ("sockmap", "sk_skb verdict redirect")):
+            st = relay.get(mode)
+            if st:
+                ratio = f"  x direct {st['to_direct']:.2f}" if "to_direct" in st else ""
+                lines.append(f"  {label:<26}{fmt(st['median']):>8} "
+                             f"[{fmt(st['min'])}-{fmt(st['max'])}]{ratio}")
     for f in data.get("failures", []):
         lines.append(f"  FAILED: {f}")
     return "\n".join(lines) + "\n"
