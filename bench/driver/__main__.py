@@ -76,9 +76,9 @@ def start_world(procs, cg, tmp, build):
     # The least relay there is, once with splice() and once with an sk_skb
     # program: whether handing a flow to the kernel would lift bulk throughput.
     relay = os.path.join(build, "bench", "kernel_relay")
-    for mode, port in env.KERNEL_RELAY_PORTS.items():
-        procs.start([relay, "serve", str(port), str(env.IPERF_PORT), mode],
-                    stdout=subprocess.DEVNULL)
+    for mode, (to_iperf, to_nginx) in env.KERNEL_RELAY_PORTS.items():
+        for port, target in ((to_iperf, env.IPERF_PORT), (to_nginx, env.NGINX_PORT)):
+            procs.start([relay, "serve", str(port), str(target), mode], stdout=subprocess.DEVNULL)
     cc = os.path.join(build, "bench", "connect_cost")
     for port in (env.CONNECT_TARGET_PORT, env.CONNECT_SERVICE_PORT):
         procs.start([cc, "serve", str(port)], stdout=subprocess.DEVNULL)
@@ -102,7 +102,8 @@ def start_world(procs, cg, tmp, build):
                  env.IPERF_PORT, env.IPERF_PORT_NFT_HAPROXY, env.IPERF_PORT_NFT_SOCAT,
                  env.HOLD_PORT, env.HOLD_PORT_NFT_HAPROXY, env.CONNECT_TARGET_PORT,
                  env.CONNECT_SERVICE_PORT, env.HAPROXY_NFT_PORT, env.HAPROXY_SG_PORT,
-                 env.SOCAT_HTTP_PORT, env.SOCAT_IPERF_PORT, *env.KERNEL_RELAY_PORTS.values()):
+                 env.SOCAT_HTTP_PORT, env.SOCAT_IPERF_PORT, 
+                 *[p for ports in env.KERNEL_RELAY_PORTS.values() for p in ports]):
         env.wait_listening(port)
     return pids
 

@@ -25,7 +25,8 @@ HAPROXY_NFT_PORT = 9100
 HAPROXY_SG_PORT = 9200
 SOCAT_HTTP_PORT = 9301
 SOCAT_IPERF_PORT = 9302
-KERNEL_RELAY_PORTS = {"splice": 9401, "sockmap": 9402}  # bench/kernel_relay, to IPERF_PORT
+# bench/kernel_relay by mode: its port to IPERF_PORT, and its port to NGINX_PORT
+KERNEL_RELAY_PORTS = {"splice": (9401, 9411), "sockmap": (9402, 9412)}
 
 PROXY_UID = 65534  # nobody: the proxies' own connects must escape REDIRECT
 

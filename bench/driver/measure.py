@@ -126,24 +126,36 @@ class Runner:
         return fig
 
     def kernel_relay(self, mode):
-        """iperf3 through bench/kernel_relay in `mode` (splice or sockmap)."""
-        argv = ["iperf3", "-c", "127.0.0.1", "-p", str(env.KERNEL_RELAY_PORTS[mode]),
-                "-t", str(self.seconds), "-J"]
-        p = self.procs.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        try:
-            out, err = p.communicate(timeout=self.seconds + 30)
-        except subprocess.TimeoutExpired:
-            self.procs.stop(p)
-            raise MeasureError(f"iperf3 through kernel_relay {mode}: timed out")
-        self.procs.stop(p)
+        """iperf3 and keep-alive wrk through bench/kernel_relay in `mode`
+        (splice or sockmap)."""
+        to_iperf, to_nginx = env.KERNEL_RELAY_PORTS[mode]
+
+        def run(what, argv):
+            p = self.procs.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                out, err = p.communicate(timeout=self.seconds + 30)
+            except subprocess.TimeoutExpired:
+                raise MeasureError(f"{what} through kernel_relay {mode}: timed out")
+            finally:
+                self.procs.stop(p)
+            return out, err
+
+        out, err = run("iperf3", ["iperf3", "-c", "127.0.0.1", "-p", str(to_iperf),
+                                  "-t", str(self.seconds), "-J"])
         try:
             j = json.loads(out)
         except ValueError:
             raise MeasureError(f"iperf3 through kernel_relay {mode}: {err.strip()[-400:]}")
         if "error" in j:
             raise MeasureError(f"iperf3 through kernel_relay {mode}: {j['error']}")
-        return {"gbps": j["end"]["sum_received"]["bits_per_second"] / 1e9}
+        out, _err = run("wrk", ["wrk", "-t1", f"-c{self.wrk_conns}", f"-d{self.seconds}s",
+                                "--latency", f"http://127.0.0.1:{to_nginx}/small.html"])
+        http = parse_wrk(out)
+        if http["errors"] > http["requests"] * 0.001:
+            raise MeasureError(f"wrk through kernel_relay {mode}: {http['errors']} errors in "
+                               f"{http['requests']} requests")
+        return {"gbps": j["end"]["sum_received"]["bits_per_second"] / 1e9, "ka_rps": http["rps"]}
 
     def http(self, path, close):
         url = f"http://127.0.0.1:{path.nginx_port}/small.html"

@@ -74,12 +74,14 @@ def summarize(data):
                 conn[v]["to_none"] = conn[v]["median"] / conn["none"]["median"]
                 conn[v]["loop"]["to_none"] = conn[v]["loop"]["median"] / conn["none"]["loop"]["median"]
     relay = {}
-    direct = figs.get("bulk_gbps", {}).get("direct", {}).get("median")
     for mode, runs in samples.get("kernel_relay", {}).items():
-        relay[mode] = stats([r["gbps"] for r in runs])
-        if direct:
-            relay[mode]["to_direct"] = relay[mode]["median"] / direct
-    figs["kernel_relay_gbps"] = relay
+        relay[mode] = {}
+        for field, fid in (("gbps", "bulk_gbps"), ("ka_rps", "ka_rps")):
+            st = relay[mode][field] = stats([r[field] for r in runs])
+            direct = figs.get(fid, {}).get("direct", {}).get("median")
+            if direct:
+                st["to_direct"] = st["median"] / direct
+    figs["kernel_relay"] = relay
     return figs, conn
 
 
@@ -208,18 +210,19 @@ def table(data, figs, conn, verdict):
             lines.append("  this kernel keeps blocking reads intact in a sockmap: " +
                          ("yes (the bypass could be tried)" if probe["blocking_reads_intact"]
                           else "no, so a bypass would break blocking applications"))
-    relay = figs.get("kernel_relay_gbps", {})
+    relay = figs.get("kernel_relay", {})
     if relay:
         lines.append("")
         lines.append("handing a flow to the kernel between the service's two sockets "
-                     "(bench/kernel_relay, iperf3, Gbit/s)")
+                     "(bench/kernel_relay, one thread per flow)")
         for mode, label in (("splice", "splice() through a pipe"),
                             ("sockmap", "sk_skb verdict redirect")):
-            st = relay.get(mode)
-            if st:
-                ratio = f"  x direct {st['to_direct']:.2f}" if "to_direct" in st else ""
-                lines.append(f"  {label:<26}{fmt(st['median']):>8} "
-                             f"[{fmt(st['min'])}-{fmt(st['max'])}]{ratio}")
+            for field, unit in (("gbps", "Gbit/s bulk"), ("ka_rps", "req/s keep-alive")):
+                st = relay.get(mode, {}).get(field)
+                if st:
+                    ratio = f"  x direct {st['to_direct']:.2f}" if "to_direct" in st else ""
+                    lines.append(f"  {label:<26}{unit:<18}{fmt(st['median']):>8} "
+                                 f"[{fmt(st['min'])}-{fmt(st['max'])}]{ratio}")
     for f in data.get("failures", []):
         lines.append(f"  FAILED: {f}")
     return "\n".join(lines) + "\n"
