@@ -28,6 +28,14 @@ std::string humanDuration(std::chrono::nanoseconds elapsed) {
   return fmt::format("{:.2f} s", static_cast<double>(ns) / 1e9);
 }
 
+namespace {
+
+std::string exeOf(const proxy::FlowRecord& r) {
+  return r.executable.empty() ? "(" + r.originComm + ")" : r.executable;
+}
+
+}  // namespace
+
 std::string formatConnectionTable(const std::vector<proxy::FlowRecord>& flows) {
   std::vector<proxy::FlowRecord> rows = flows;
   std::sort(rows.begin(), rows.end(),
@@ -36,10 +44,30 @@ std::string formatConnectionTable(const std::vector<proxy::FlowRecord>& flows) {
   std::vector<std::vector<std::string>> cells;
   cells.push_back({"PID", "EXE", "UID", "DESTINATION", "SERVICE", "UP", "DOWN", "DURATION", "END"});
   for (const auto& r : rows) {
-    std::string exe = r.executable.empty() ? "(" + r.originComm + ")" : r.executable;
-    cells.push_back({std::to_string(r.originTgid), exe, std::to_string(r.originUid),
+    cells.push_back({std::to_string(r.originTgid), exeOf(r), std::to_string(r.originUid),
                      r.originalDestination.toString(), r.service, humanBytes(r.bytesUp),
                      humanBytes(r.bytesDown), humanDuration(r.end - r.start), r.ending});
+  }
+  return alignColumns(cells);
+}
+
+std::string formatFoldedFlows(const std::vector<proxy::FlowGroup>& groups) {
+  std::vector<std::vector<std::string>> cells;
+  cells.push_back({"FLOWS", "PID", "EXE", "UID", "DESTINATION", "SERVICE", "UP", "DOWN",
+                   "MEAN DURATION", "END"});
+  for (const auto& g : groups) {
+    const auto mean = g.duration / static_cast<int64_t>(std::max<uint64_t>(g.flows, 1));
+    if (g.rest) {
+      cells.push_back({std::to_string(g.flows), "*", "(other processes and destinations)", "*", "*",
+                       "*", humanBytes(g.bytesUp), humanBytes(g.bytesDown), humanDuration(mean),
+                       "*"});
+      continue;
+    }
+    const auto& r = g.like;
+    cells.push_back({std::to_string(g.flows), std::to_string(r.originTgid), exeOf(r),
+                     std::to_string(r.originUid), r.originalDestination.toString(), r.service,
+                     humanBytes(g.bytesUp), humanBytes(g.bytesDown), humanDuration(mean),
+                     r.ending});
   }
   return alignColumns(cells);
 }

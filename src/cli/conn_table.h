@@ -16,4 +16,9 @@ std::string humanDuration(std::chrono::nanoseconds elapsed);  // "850 us", "3 ms
 // Rows in start order, columns aligned; ends with a newline.
 std::string formatConnectionTable(const std::vector<proxy::FlowRecord>& flows);
 
+// The flows that ended after the table was full, one row per group in the
+// order given, with the group's flow count, total bytes and mean duration;
+// ends with a newline.
+std::string formatFoldedFlows(const std::vector<proxy::FlowGroup>& groups);
+
 }  // namespace sockgate::cli

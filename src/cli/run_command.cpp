@@ -413,9 +413,15 @@ int runCommand(const RunOptions& options) {
   (void)scope.engine->drainEvents(onEvent);
 
   std::vector<proxy::FlowRecord> flows;
+  std::vector<proxy::FlowGroup> folded;
+  uint64_t foldedFlows = 0;
   for (auto& service : scope.services) {
     auto rows = service->log().snapshot();
     flows.insert(flows.end(), rows.begin(), rows.end());
+    for (auto& g : service->log().groups()) {
+      foldedFlows += g.flows;
+      folded.push_back(std::move(g));
+    }
   }
   const auto elapsed = std::chrono::steady_clock::now() - started;
   std::string summary = fmt::format("{} ran {}, exit status {}", options.command[0],
@@ -436,6 +442,11 @@ int runCommand(const RunOptions& options) {
     summary += fmt::format(", {} refused", decisions[SG_DECISION_REFUSED]);
   say(summary);
   if (!flows.empty()) fmt::print(stderr, "{}", formatConnectionTable(flows));
+  if (!folded.empty()) {
+    say(fmt::format("{} more connections, counted by process, destination, service and ending:",
+                    foldedFlows));
+    fmt::print(stderr, "{}", formatFoldedFlows(folded));
+  }
   if (scope.guard) {
     (void)scope.guard->drainEvents(onSocketEvent);
     if (socketEvents.empty())

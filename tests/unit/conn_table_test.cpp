@@ -44,5 +44,29 @@ TEST(ConnTable, RowsInStartOrderWithAlignedColumns) {
   EXPECT_EQ(row.find("closed"), endCol) << table;
 }
 
+TEST(ConnTable, FoldedFlowsShowCountTotalsAndMeanDuration) {
+  proxy::FlowGroup g;
+  g.like.originTgid = 7;
+  g.like.executable = "/usr/bin/wrk";
+  g.like.originalDestination = *Endpoint::parse("127.0.0.1:8080");
+  g.like.service = "builtin";
+  g.like.ending = "closed";
+  g.flows = 4;
+  g.bytesUp = 4096;
+  g.duration = std::chrono::milliseconds(8);
+  proxy::FlowGroup rest;
+  rest.rest = true;
+  rest.flows = 1;
+  auto table = formatFoldedFlows({g, rest});
+  auto header = table.substr(0, table.find('\n'));
+  EXPECT_EQ(header.find("FLOWS"), 0u) << table;
+  auto row =
+      table.substr(header.size() + 1, table.find('\n', header.size() + 1) - header.size() - 1);
+  EXPECT_EQ(row.find("4 "), 0u) << table;
+  EXPECT_NE(row.find("4.0 KiB"), std::string::npos) << table;
+  EXPECT_EQ(row.find("2 ms"), header.find("MEAN DURATION")) << table;
+  EXPECT_NE(table.find("(other processes and destinations)"), std::string::npos) << table;
+}
+
 }  // namespace
 }  // namespace sockgate::cli
