@@ -1,7 +1,14 @@
 /* kernel_relay: the sk_skb half of bench/kernel_relay.cpp. Each of a
- * relay's two sockets sits in `relay_socks` under its own cookie, and
- * `relay_peer` maps a cookie to the other socket's; every segment that
- * arrives on one is sent out of the other without waking user space. */
+ * relay's two sockets sits in `relay_targets` and `relay_socks` under its
+ * own cookie, and `relay_peer` maps a cookie to the other socket's; every
+ * segment that arrives on one is sent out of the other without waking user
+ * space.
+ *
+ * Two sockhashes because a socket starts redirecting the moment it joins
+ * the one that carries the verdict program: if its peer were not a member
+ * yet, the redirect would fail and the segment be dropped. So both join
+ * `relay_targets` (no program: their data waits in their receive queues)
+ * before either joins `relay_socks`. */
 /* clang-format off */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -15,6 +22,13 @@ struct {
   __type(key, __u64);
   __type(value, __u64);
 } relay_socks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, 1024);
+  __type(key, __u64);
+  __type(value, __u64);
+} relay_targets SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -34,5 +48,5 @@ int relay_verdict(struct __sk_buff *skb) {
   __u64 *other = bpf_map_lookup_elem(&relay_peer, &self);
   if (!other) return SK_PASS;
   __u64 key = *other;
-  return bpf_sk_redirect_hash(skb, &relay_socks, &key, 0); /* 0: the other socket's egress */
+  return bpf_sk_redirect_hash(skb, &relay_targets, &key, 0); /* 0: the other socket's egress */
 }

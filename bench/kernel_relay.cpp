@@ -118,8 +118,12 @@ class SockmapRelay {
     const uint64_t ca = cookieOf(a), cb = cookieOf(b);
     const int peers = bpf_map__fd(skel_->maps.relay_peer);
     const int socks = bpf_map__fd(skel_->maps.relay_socks);
+    const int targets = bpf_map__fd(skel_->maps.relay_targets);
     uint64_t fa = static_cast<uint64_t>(a), fb = static_cast<uint64_t>(b);
-    if (::bpf_map_update_elem(peers, &ca, &cb, BPF_ANY) != 0 ||
+    // In this order: see kernel_relay.bpf.c.
+    if (::bpf_map_update_elem(targets, &ca, &fa, BPF_ANY) != 0 ||
+        ::bpf_map_update_elem(targets, &cb, &fb, BPF_ANY) != 0 ||
+        ::bpf_map_update_elem(peers, &ca, &cb, BPF_ANY) != 0 ||
         ::bpf_map_update_elem(peers, &cb, &ca, BPF_ANY) != 0 ||
         ::bpf_map_update_elem(socks, &ca, &fa, BPF_ANY) != 0 ||
         ::bpf_map_update_elem(socks, &cb, &fb, BPF_ANY) != 0) {
@@ -170,6 +174,8 @@ class SockmapRelay {
   void forget(uint64_t ca, uint64_t cb) {
     ::bpf_map_delete_elem(bpf_map__fd(skel_->maps.relay_socks), &ca);
     ::bpf_map_delete_elem(bpf_map__fd(skel_->maps.relay_socks), &cb);
+    ::bpf_map_delete_elem(bpf_map__fd(skel_->maps.relay_targets), &ca);
+    ::bpf_map_delete_elem(bpf_map__fd(skel_->maps.relay_targets), &cb);
     ::bpf_map_delete_elem(bpf_map__fd(skel_->maps.relay_peer), &ca);
     ::bpf_map_delete_elem(bpf_map__fd(skel_->maps.relay_peer), &cb);
   }
