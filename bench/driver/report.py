@@ -187,10 +187,10 @@ def table(data, figs, conn, verdict):
                      f"  nft+HAProxy {label}: not measured")
     c = conn.get("bare", {}).get("to_none")
     if c:
-        lines.append(f"  bare eBPF connect hook: +{(c - 1) * 100:.1f} % per connect() (issue: ~1-3 %)")
+        lines.append(f"  bare eBPF connect hook: {(c - 1) * 100:+.1f} % per connect() (issue: ~1-3 %)")
     c = conn.get("nomatch", {}).get("to_none")
     if c:
-        lines.append(f"  sockgate's hooks, not matching: +{(c - 1) * 100:.1f} % per connect()")
+        lines.append(f"  sockgate's hooks, not matching: {(c - 1) * 100:+.1f} % per connect()")
     if data["machine"]["other_root_cgroup_bpf_programs"]:
         lines.append(f"  note: {len(data['machine']['other_root_cgroup_bpf_programs'])} cgroup BPF "
                      "program(s) of other processes were attached at the cgroup root at start "
