@@ -102,7 +102,7 @@ def start_world(procs, cg, tmp, build):
                  env.IPERF_PORT, env.IPERF_PORT_NFT_HAPROXY, env.IPERF_PORT_NFT_SOCAT,
                  env.HOLD_PORT, env.HOLD_PORT_NFT_HAPROXY, env.CONNECT_TARGET_PORT,
                  env.CONNECT_SERVICE_PORT, env.HAPROXY_NFT_PORT, env.HAPROXY_SG_PORT,
-                 env.SOCAT_HTTP_PORT, env.SOCAT_IPERF_PORT, 
+                 env.SOCAT_HTTP_PORT, env.SOCAT_IPERF_PORT,
                  *[p for ports in env.KERNEL_RELAY_PORTS.values() for p in ports]):
         env.wait_listening(port)
     return pids
