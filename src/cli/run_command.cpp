@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -441,6 +442,7 @@ int runCommand(const RunOptions& options) {
   if (decisions[SG_DECISION_REFUSED])
     summary += fmt::format(", {} refused", decisions[SG_DECISION_REFUSED]);
   say(summary);
+  std::stable_sort(folded.begin(), folded.end(), proxy::mostFlowsFirst);  // across services
   if (!flows.empty()) fmt::print(stderr, "{}", formatConnectionTable(flows));
   if (!folded.empty()) {
     say(fmt::format("{} more connections, counted by process, destination, service and ending:",

@@ -16,6 +16,10 @@ void count(FlowGroup& g, FlowRecord&& r) {
 
 }  // namespace
 
+bool mostFlowsFirst(const FlowGroup& a, const FlowGroup& b) {
+  return a.rest != b.rest ? b.rest : a.flows > b.flows;
+}
+
 void FlowLog::append(FlowRecord record) {
   std::lock_guard lock(mutex_);
   if (records_.size() < maxRows_) {
@@ -49,9 +53,7 @@ std::vector<FlowGroup> FlowLog::groups() const {
     for (const auto& [key, g] : groups_) out.push_back(g);
     if (rest_.flows) out.push_back(rest_);
   }
-  std::stable_sort(out.begin(), out.end(), [](const FlowGroup& a, const FlowGroup& b) {
-    return a.rest != b.rest ? b.rest : a.flows > b.flows;
-  });
+  std::stable_sort(out.begin(), out.end(), mostFlowsFirst);
   return out;
 }
 

@@ -45,6 +45,9 @@ struct FlowGroup {
   std::chrono::nanoseconds duration{0};  // summed
 };
 
+// The order groups are shown in: most flows first, the rest last.
+bool mostFlowsFirst(const FlowGroup& a, const FlowGroup& b);
+
 class FlowLog {
  public:
   static constexpr size_t kRows = 1000;
