@@ -27,7 +27,8 @@ void FlowLog::append(FlowRecord record) {
     return;
   }
   GroupKey key{record.originTgid,
-               record.executable.empty() ? "(" + record.originComm + ")" : record.executable,
+               record.executable,
+               record.originComm,
                record.originUid,
                record.originalDestination.toString(),
                record.service,

@@ -61,8 +61,9 @@ class FlowLog {
   [[nodiscard]] std::vector<FlowGroup> groups() const;     // the later ones, most flows first
 
  private:
-  using GroupKey =
-      std::tuple<uint32_t, std::string, uint32_t, std::string, std::string, std::string>;
+  // process (tgid, executable, comm), uid, destination, service, ending
+  using GroupKey = std::tuple<uint32_t, std::string, std::string, uint32_t, std::string,
+                              std::string, std::string>;
 
   size_t maxRows_;
   size_t maxGroups_;
