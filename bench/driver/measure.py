@@ -109,12 +109,18 @@ class Runner:
 
     # -- figures ------------------------------------------------------------
 
+    def iperf_argv(self, port):
+        return ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(self.seconds), "-J"]
+
+    def wrk_argv(self, port, close=False):
+        argv = ["wrk", "-t1", f"-c{self.wrk_conns}", f"-d{self.seconds}s", "--latency"]
+        if close:
+            argv += ["-H", "Connection: close"]
+        return argv + [f"http://127.0.0.1:{port}/small.html"]
+
     def bulk(self, path):
-        r = self.run_client(path, ["iperf3", "-c", "127.0.0.1", "-p", str(path.iperf_port),
-                                   "-t", str(self.seconds), "-J"], timeout=self.seconds + 30)
-        j = json.loads(r["stdout"])
-        if "error" in j:
-            raise MeasureError(f"iperf3 on {path.key}: {j['error']}")
+        r = self.run_client(path, self.iperf_argv(path.iperf_port), timeout=self.seconds + 30)
+        j = iperf_result(r["stdout"], r["stderr"], f"iperf3 on {path.key}")
         # sum_sent counts every byte of the run, which is what the CPU time
         # was spent on; sum_received is what arrived in the test window.
         gbps = j["end"]["sum_received"]["bits_per_second"] / 1e9
@@ -141,32 +147,15 @@ class Runner:
                 self.procs.stop(p)
             return out, err
 
-        out, err = run("iperf3", ["iperf3", "-c", "127.0.0.1", "-p", str(to_iperf),
-                                  "-t", str(self.seconds), "-J"])
-        try:
-            j = json.loads(out)
-        except ValueError:
-            raise MeasureError(f"iperf3 through kernel_relay {mode}: {err.strip()[-400:]}")
-        if "error" in j:
-            raise MeasureError(f"iperf3 through kernel_relay {mode}: {j['error']}")
-        out, _err = run("wrk", ["wrk", "-t1", f"-c{self.wrk_conns}", f"-d{self.seconds}s",
-                                "--latency", f"http://127.0.0.1:{to_nginx}/small.html"])
-        http = parse_wrk(out)
-        if http["errors"] > http["requests"] * 0.001:
-            raise MeasureError(f"wrk through kernel_relay {mode}: {http['errors']} errors in "
-                               f"{http['requests']} requests")
+        j = iperf_result(*run("iperf3", self.iperf_argv(to_iperf)),
+                         f"iperf3 through kernel_relay {mode}")
+        http = wrk_result(run("wrk", self.wrk_argv(to_nginx))[0], f"wrk through kernel_relay {mode}")
         return {"gbps": j["end"]["sum_received"]["bits_per_second"] / 1e9, "ka_rps": http["rps"]}
 
     def http(self, path, close):
-        url = f"http://127.0.0.1:{path.nginx_port}/small.html"
-        argv = ["wrk", "-t1", f"-c{self.wrk_conns}", f"-d{self.seconds}s", "--latency"]
-        if close:
-            argv += ["-H", "Connection: close"]
-        r = self.run_client(path, argv + [url], timeout=self.seconds + 30)
-        fig = parse_wrk(r["stdout"])
-        if fig["errors"] > fig["requests"] * 0.001:
-            raise MeasureError(f"wrk on {path.key}: {fig['errors']} errors in "
-                               f"{fig['requests']} requests")
+        r = self.run_client(path, self.wrk_argv(path.nginx_port, close),
+                            timeout=self.seconds + 30)
+        fig = wrk_result(r["stdout"], f"wrk on {path.key}")
         if path.cpu_cgroups:
             fig["proxy_cpu_us_per_req"] = r["proxy_cpu_s"] * 1e6 / max(1, fig["requests"])
         return fig
@@ -265,6 +254,25 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 def _ms(text):
     m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
     return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def iperf_result(out, err, what):
+    """iperf3 -J's report, or MeasureError naming `what`."""
+    try:
+        j = json.loads(out)
+    except ValueError:
+        raise MeasureError(f"{what}: {err.strip()[-400:]}")
+    if "error" in j:
+        raise MeasureError(f"{what}: {j['error']}")
+    return j
+
+
+def wrk_result(text, what):
+    """wrk's figures, or MeasureError naming `what` if more than 0.1 % failed."""
+    fig = parse_wrk(text)
+    if fig["errors"] > fig["requests"] * 0.001:
+        raise MeasureError(f"{what}: {fig['errors']} errors in {fig['requests']} requests")
+    return fig
 
 
 def parse_wrk(text):
