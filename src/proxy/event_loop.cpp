@@ -291,14 +291,16 @@ void EventLoop::onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events) {
   Relay& writes = upstreamSide ? flow.up : flow.down;
   const bool pumpReads = justConnected || readable;
   const bool pumpWrites = justConnected || (writable && writes.waitingForDst());
+  // Only the direction that reads from this socket may use its hangup.
+  const bool hangup = (events & EPOLLRDHUP) && !(events & EPOLLERR);
   if (upstreamSide)
-    pumpFlow(flow, pumpWrites, pumpReads);
+    pumpFlow(flow, pumpWrites, pumpReads, false, hangup);
   else
-    pumpFlow(flow, pumpReads, pumpWrites);
+    pumpFlow(flow, pumpReads, pumpWrites, hangup, false);
 }
 
-void EventLoop::pumpFlow(Flow& flow, bool up, bool down) {
-  switch (up ? flow.up.pump(pipes_) : Relay::Outcome::Blocked) {
+void EventLoop::pumpFlow(Flow& flow, bool up, bool down, bool clientHangup, bool upstreamHangup) {
+  switch (up ? flow.up.pump(pipes_, copyBuffer_, clientHangup) : Relay::Outcome::Blocked) {
     case Relay::Outcome::SrcReset:
       return finishFlow(flow, "reset by application", false, true);
     case Relay::Outcome::DstReset:
@@ -306,7 +308,7 @@ void EventLoop::pumpFlow(Flow& flow, bool up, bool down) {
     default:
       break;
   }
-  switch (down ? flow.down.pump(pipes_) : Relay::Outcome::Blocked) {
+  switch (down ? flow.down.pump(pipes_, copyBuffer_, upstreamHangup) : Relay::Outcome::Blocked) {
     case Relay::Outcome::SrcReset:
       return finishFlow(flow, "reset by destination", true, false);
     case Relay::Outcome::DstReset:

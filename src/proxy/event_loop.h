@@ -1,7 +1,8 @@
 // One edge-triggered epoll loop of the built-in redirect service: accepts
 // redirected flows, connects to their original destinations, and relays
-// both directions with splice(). One loop per core, each with its own
-// SO_REUSEPORT listeners, so loops share nothing on the data path.
+// both directions (Relay: copies small transfers, splices bulk). One loop
+// per core, each with its own SO_REUSEPORT listeners, so loops share
+// nothing on the data path.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include "common/unique_fd.h"
 #include "proxy/flow_log.h"
 #include "proxy/pipe_pool.h"
+#include "proxy/relay.h"
 #include "sockgate/error.h"
 
 namespace sockgate::proxy {
@@ -46,7 +48,9 @@ class EventLoop {
   void acceptAll(int listenFd, int family);
   void startFlow(UniqueFd client, int family);
   void onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events);
-  void pumpFlow(Flow& flow, bool up = true, bool down = true);
+  // A hangup flag: the poller saw that side's FIN (see Relay::pump).
+  void pumpFlow(Flow& flow, bool up = true, bool down = true, bool clientHangup = false,
+                bool upstreamHangup = false);
   void finishFlow(Flow& flow, std::string ending, bool resetClient, bool resetUpstream);
   void beginStop();
   Status watch(int fd, Watch* w);
@@ -61,6 +65,8 @@ class EventLoop {
   std::list<std::unique_ptr<Flow>> flows_;
   std::vector<std::unique_ptr<Flow>> graveyard_;  // freed after each epoll batch
   PipePool pipes_;
+  // Scratch for the relays' small copies; each pump leaves nothing in it.
+  std::vector<char> copyBuffer_ = std::vector<char>(Relay::kCopyBufferSize);
   std::atomic<size_t> active_{0};
   std::atomic<int64_t> drainMs_{0};
   bool stopping_ = false;

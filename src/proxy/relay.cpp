@@ -4,17 +4,120 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace sockgate::proxy {
 
 namespace {
 // Ask for more than a pipe holds: splice stops when the pipe is full.
 constexpr size_t kSpliceChunk = 1 << 20;
-constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+// No SIGPIPE from a destination that is gone: EPIPE says it.
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
 }  // namespace
 
-Relay::Outcome Relay::pump(PipePool& pool) {
+Relay::Outcome Relay::pump(PipePool& pool, std::span<char> copy, bool srcHangup) {
   if (finished_) return Outcome::Finished;
+  switch (flushHeld()) {
+    case Flush::Blocked:
+      return Outcome::Blocked;
+    case Flush::DstFailed:
+      return Outcome::DstReset;
+    case Flush::Done:
+      break;
+  }
+  if (!bulk_ && !copy.empty()) {
+    Outcome o = pumpCopy(copy, srcHangup);
+    // Turned bulk with nothing left aside: src may hold more, and with
+    // edge-triggered polling no new edge would say so. Splice it now.
+    if (!bulk_ || o != Outcome::Blocked || waitingForDst()) return o;
+  }
+  return pumpSplice(pool);
+}
+
+Relay::Flush Relay::flushHeld() {
+  while (heldSent_ < heldLen_) {
+    ssize_t n = ::send(dst_, held_.get() + heldSent_, heldLen_ - heldSent_, kSendFlags);
+    if (n > 0) {
+      heldSent_ += static_cast<size_t>(n);
+      bytes_ += static_cast<uint64_t>(n);
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN) {
+      return Flush::Blocked;
+    } else {
+      error_ = errno;
+      return Flush::DstFailed;
+    }
+  }
+  if (held_) {  // drained: an idle flow keeps no buffer
+    held_.reset();
+    heldLen_ = heldSent_ = 0;
+  }
+  return Flush::Done;
+}
+
+Relay::Outcome Relay::finish() {
+  ::shutdown(dst_, SHUT_WR);  // half-close: pass the FIN on
+  finished_ = true;
+  return Outcome::Finished;
+}
+
+Relay::Outcome Relay::pumpCopy(std::span<char> copy, bool srcHangup) {
+  for (;;) {
+    if (srcEof_) return finish();
+    ssize_t n = ::recv(src_, copy.data(), copy.size(), MSG_DONTWAIT);
+    if (n == 0) {
+      srcEof_ = true;
+      continue;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return Outcome::Blocked;
+      error_ = errno;  // ECONNRESET, ETIMEDOUT, ...
+      return Outcome::SrcReset;
+    }
+    const auto got = static_cast<size_t>(n);
+    size_t sent = 0;
+    while (sent < got) {
+      ssize_t w = ::send(dst_, copy.data() + sent, got - sent, kSendFlags);
+      if (w > 0) {
+        sent += static_cast<size_t>(w);
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN) {
+        break;
+      } else {
+        error_ = errno;  // EPIPE, ECONNRESET: the destination is gone
+        return Outcome::DstReset;
+      }
+    }
+    bytes_ += sent;
+    // A read that filled the buffer: more is coming than copying suits.
+    if (got == copy.size()) bulk_ = true;
+    if (sent < got) {
+      // dst is full: keep the rest aside (the scratch is shared) and stop
+      // reading until dst drains, which is the backpressure.
+      heldLen_ = got - sent;
+      heldSent_ = 0;
+      held_ = std::make_unique_for_overwrite<char[]>(heldLen_);
+      std::memcpy(held_.get(), copy.data() + sent, heldLen_);
+      return Outcome::Blocked;
+    }
+    if (bulk_) return Outcome::Blocked;  // pump() splices the rest
+    // A short read emptied the receive queue: with edge-triggered polling
+    // the next byte raises a new edge, so reading again would only say
+    // EAGAIN. The data before a FIN is queued before the FIN is seen, so
+    // after a reported hangup the stream has ended.
+    if (srcHangup) {
+      srcEof_ = true;
+      continue;
+    }
+    return Outcome::Blocked;
+  }
+}
+
+Relay::Outcome Relay::pumpSplice(PipePool& pool) {
   for (;;) {
     bool progressed = false;
 
@@ -27,7 +130,7 @@ Relay::Outcome Relay::pump(PipePool& pool) {
         }
         pipe_ = std::move(*p);
       }
-      ssize_t n = ::splice(src_, nullptr, pipe_.write.get(), nullptr, kSpliceChunk, kFlags);
+      ssize_t n = ::splice(src_, nullptr, pipe_.write.get(), nullptr, kSpliceChunk, kSpliceFlags);
       if (n > 0) {
         pending_ += static_cast<size_t>(n);
         progressed = true;
@@ -45,7 +148,7 @@ Relay::Outcome Relay::pump(PipePool& pool) {
     }
 
     if (pending_ > 0) {
-      ssize_t n = ::splice(pipe_.read.get(), nullptr, dst_, nullptr, pending_, kFlags);
+      ssize_t n = ::splice(pipe_.read.get(), nullptr, dst_, nullptr, pending_, kSpliceFlags);
       if (n > 0) {
         pending_ -= static_cast<size_t>(n);
         bytes_ += static_cast<uint64_t>(n);
@@ -60,11 +163,7 @@ Relay::Outcome Relay::pump(PipePool& pool) {
 
     if (pending_ == 0 && pipe_) pool.release(std::move(pipe_));
 
-    if (srcEof_ && pending_ == 0) {
-      ::shutdown(dst_, SHUT_WR);  // half-close: pass the FIN on
-      finished_ = true;
-      return Outcome::Finished;
-    }
+    if (srcEof_ && pending_ == 0) return finish();
     if (!progressed) return Outcome::Blocked;
   }
 }

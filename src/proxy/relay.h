@@ -1,9 +1,19 @@
-// One direction of a proxied flow: bytes from `src` to `dst` through a pipe
-// with splice(), so they never enter user space. Non-blocking; pump() moves
-// what it can and says why it stopped.
+// One direction of a proxied flow, from `src` to `dst`. Small transfers are
+// copied through the caller's buffer with recv()/send(); once a read fills
+// that buffer the direction is bulk and moves through a pipe with splice(),
+// so its bytes no longer enter user space. Non-blocking; pump() moves what
+// it can and says why it stopped.
+//
+// Why both: measured on the benchmark machine, a 1 KiB HTTP exchange costs
+// three splice() calls per direction (in, out, and one that says EAGAIN)
+// against two cheaper calls when copied, because a short recv() proves the
+// socket drained; keep-alive requests/s rose by a few per cent. Bulk stays on
+// splice(), which copies nothing.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 
 #include "proxy/pipe_pool.h"
 
@@ -18,26 +28,43 @@ class Relay {
     DstReset,  // dst reset (or failed): reset src too
   };
 
+  // The copy buffer a caller should give pump(): what one read may copy
+  // before its direction is bulk. HTTP requests and answers of a few KiB
+  // stay well below it.
+  static constexpr size_t kCopyBufferSize = 64 << 10;
+
   Relay(int src, int dst) : src_(src), dst_(dst) {}
 
-  Outcome pump(PipePool& pool);
+  // `copy` is scratch shared by every relay of one thread: nothing stays in
+  // it between calls. `srcHangup`: the caller's poller reported a FIN from
+  // src (EPOLLRDHUP) and no error; a short read then means end of stream,
+  // which saves the read that would return 0.
+  Outcome pump(PipePool& pool, std::span<char> copy, bool srcHangup = false);
 
   [[nodiscard]] uint64_t bytes() const { return bytes_; }
-  // Bytes sit in the pipe because dst was full: only dst becoming writable
-  // lets this direction move again.
-  [[nodiscard]] bool waitingForDst() const { return pending_ > 0; }
+  // Bytes wait for dst (in the pipe, or copied aside because dst was full):
+  // only dst becoming writable lets this direction move again.
+  [[nodiscard]] bool waitingForDst() const { return pending_ > 0 || heldSent_ < heldLen_; }
   [[nodiscard]] bool finished() const { return finished_; }
+  [[nodiscard]] bool bulk() const { return bulk_; }
   [[nodiscard]] int error() const { return error_; }  // errno behind a reset outcome
-  // After Blocked: true when bytes wait for dst to drain, false when the
-  // relay waits for src to send more.
-  [[nodiscard]] bool waitsForDst() const { return pending_ > 0; }
 
  private:
+  enum class Flush { Done, Blocked, DstFailed };
+  Flush flushHeld();
+  Outcome pumpSplice(PipePool& pool);
+  Outcome pumpCopy(std::span<char> copy, bool srcHangup);
+  Outcome finish();
+
   int src_;
   int dst_;
   Pipe pipe_;
-  size_t pending_ = 0;  // bytes in the pipe, not yet written to dst
+  size_t pending_ = 0;            // bytes in the pipe, not yet written to dst
+  std::unique_ptr<char[]> held_;  // read but not yet taken by dst; only while it is full
+  size_t heldLen_ = 0;
+  size_t heldSent_ = 0;
   uint64_t bytes_ = 0;
+  bool bulk_ = false;
   bool srcEof_ = false;
   bool finished_ = false;
   int error_ = 0;

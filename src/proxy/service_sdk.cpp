@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <vector>
+
 #include "proxy/relay.h"
 #include "sockgate/service.h"
 
@@ -71,6 +73,7 @@ Result<ForwardResult> forward(UniqueFd client, UniqueFd upstream) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 
   proxy::PipePool pool(2);
+  std::vector<char> copy(proxy::Relay::kCopyBufferSize);
   proxy::Relay up(client.get(), upstream.get());
   proxy::Relay down(upstream.get(), client.get());
   ForwardResult result;
@@ -81,8 +84,8 @@ Result<ForwardResult> forward(UniqueFd client, UniqueFd upstream) {
     result.ending = why;
   };
   while (result.ending.empty()) {
-    auto u = up.pump(pool);
-    auto d = down.pump(pool);
+    auto u = up.pump(pool, copy);
+    auto d = down.pump(pool, copy);
     if (u == proxy::Relay::Outcome::SrcReset || d == proxy::Relay::Outcome::DstReset)
       resetBoth("reset by application");
     else if (u == proxy::Relay::Outcome::DstReset || d == proxy::Relay::Outcome::SrcReset)
@@ -93,13 +96,13 @@ Result<ForwardResult> forward(UniqueFd client, UniqueFd upstream) {
       pollfd fds[2] = {{client.get(), 0, 0}, {upstream.get(), 0, 0}};
       // wait for exactly what each blocked direction needs
       if (!up.finished()) {
-        if (up.waitsForDst())
+        if (up.waitingForDst())
           fds[1].events |= POLLOUT;
         else
           fds[0].events |= POLLIN;
       }
       if (!down.finished()) {
-        if (down.waitsForDst())
+        if (down.waitingForDst())
           fds[0].events |= POLLOUT;
         else
           fds[1].events |= POLLIN;

@@ -1,5 +1,6 @@
 // One relay direction over real loopback TCP sockets (no privileges needed):
-// bytes arrive intact, backpressure holds, half-close and resets propagate.
+// bytes arrive intact, backpressure holds, half-close and resets propagate,
+// on both of its paths (copies for small transfers, splice() for bulk).
 #include "proxy/relay.h"
 
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 namespace sockgate::proxy {
 namespace {
@@ -43,7 +45,9 @@ struct Rig {
   TcpPair left = tcpPair();   // left.a: application, left.b: service side
   TcpPair right = tcpPair();  // right.a: service's outbound, right.b: destination
   PipePool pool;
+  std::vector<char> copy = std::vector<char>(Relay::kCopyBufferSize);
   Relay relay{left.b.get(), right.a.get()};
+  Relay::Outcome pump(bool srcHangup = false) { return relay.pump(pool, copy, srcHangup); }
   Rig() {
     nonblocking(left.b.get());
     nonblocking(right.a.get());
@@ -51,7 +55,7 @@ struct Rig {
   Relay::Outcome pumpUntilSettled() {
     Relay::Outcome o = Relay::Outcome::Blocked;
     for (int i = 0; i < 50; ++i) {
-      o = relay.pump(pool);
+      o = pump();
       if (o != Relay::Outcome::Blocked) return o;
       pollfd p{left.b.get(), POLLIN, 0};
       ::poll(&p, 1, 10);
@@ -79,12 +83,13 @@ TEST(Relay, MovesBytesIntactAndCountsThem) {
   ASSERT_EQ(::write(rig.left.a.get(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
   std::string got;
   for (int i = 0; i < 200 && got.size() < data.size(); ++i) {
-    rig.relay.pump(rig.pool);
+    rig.pump();
     pollfd p{rig.right.b.get(), POLLIN, 10};
     if (::poll(&p, 1, 10) > 0) got += readAvailable(rig.right.b.get(), 1);
   }
   EXPECT_EQ(got, data);
   EXPECT_EQ(rig.relay.bytes(), data.size());
+  EXPECT_TRUE(rig.relay.bulk()) << "200 kB at once is more than the copy buffer";
   EXPECT_EQ(rig.pool.spare(), 1u) << "an empty pipe goes back to the pool";
 }
 
@@ -99,9 +104,9 @@ TEST(Relay, HalfClosePassesTheFinOn) {
   EXPECT_EQ(readAvailable(rig.right.a.get(), 2), "ok");
 }
 
-TEST(Relay, BackpressureStopsReadingUntilTheDestinationDrains) {
-  Rig rig;
-  const size_t total = 8 << 20;
+// Writes `total` bytes into the rig faster than its destination reads
+// them, and checks they all arrive, in order.
+void expectBackpressureHolds(Rig& rig, size_t total) {
   std::string chunk(1 << 16, 'z');
   nonblocking(rig.left.a.get());
   size_t written = 0;
@@ -111,7 +116,7 @@ TEST(Relay, BackpressureStopsReadingUntilTheDestinationDrains) {
       ssize_t n = ::write(rig.left.a.get(), chunk.data(), std::min(chunk.size(), total - written));
       if (n > 0) written += static_cast<size_t>(n);
     }
-    auto o = rig.relay.pump(rig.pool);
+    auto o = rig.pump();
     ASSERT_EQ(o, Relay::Outcome::Blocked);
     // drain the destination only every few rounds: the relay must cope
     if (round % 8 == 0) {
@@ -125,6 +130,46 @@ TEST(Relay, BackpressureStopsReadingUntilTheDestinationDrains) {
   }
   EXPECT_EQ(got.size(), total);
   EXPECT_EQ(got.find_first_not_of('z'), std::string::npos);
+}
+
+TEST(Relay, BackpressureStopsReadingUntilTheDestinationDrains) {
+  Rig rig;
+  expectBackpressureHolds(rig, 8 << 20);
+  EXPECT_TRUE(rig.relay.bulk()) << "reads that fill the copy buffer turn to splice()";
+}
+
+TEST(Relay, BackpressureOnTheCopyPathKeepsTheRestAside) {
+  Rig rig;
+  rig.copy.resize(32 << 20);  // no read fills it: every byte is copied
+  expectBackpressureHolds(rig, 8 << 20);
+  EXPECT_FALSE(rig.relay.bulk());
+  EXPECT_FALSE(rig.relay.waitingForDst()) << "nothing left aside once the destination drained";
+}
+
+TEST(Relay, SmallTransfersAreCopiedWithoutAPipe) {
+  Rig rig;
+  const std::string request = "GET /small.html HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::write(rig.left.a.get(), request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  pollfd p{rig.left.b.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 1000), 1);
+  EXPECT_EQ(rig.pump(), Relay::Outcome::Blocked);
+  EXPECT_EQ(readAvailable(rig.right.b.get(), request.size()), request);
+  EXPECT_FALSE(rig.relay.bulk());
+  EXPECT_EQ(rig.pool.spare(), 0u) << "no pipe was taken for a copy";
+  EXPECT_EQ(rig.relay.bytes(), request.size());
+}
+
+TEST(Relay, ReportedHangupEndsTheStreamAfterAShortRead) {
+  Rig rig;
+  ASSERT_EQ(::write(rig.left.a.get(), "bye", 3), 3);
+  ::shutdown(rig.left.a.get(), SHUT_WR);
+  pollfd p{rig.left.b.get(), POLLRDHUP, 0};
+  ASSERT_EQ(::poll(&p, 1, 1000), 1);
+  ASSERT_TRUE(p.revents & POLLRDHUP);
+  // One pump: the data and the FIN go on, without a read that returns 0.
+  EXPECT_EQ(rig.pump(true), Relay::Outcome::Finished);
+  EXPECT_EQ(readAvailable(rig.right.b.get(), 100), "bye") << "read ends at EOF after the FIN";
 }
 
 TEST(Relay, SourceResetIsReported) {
