@@ -248,6 +248,9 @@ void EventLoop::startFlow(UniqueFd client, int family) {
 }
 
 void EventLoop::onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events) {
+  // Recorded before anything may return early: this edge will not come again.
+  if ((events & EPOLLRDHUP) && !(events & EPOLLERR))
+    (upstreamSide ? flow.down : flow.up).noteSrcHangup();
   bool justConnected = false;
   if (flow.connecting) {
     if (upstreamSide) {
@@ -291,16 +294,14 @@ void EventLoop::onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events) {
   Relay& writes = upstreamSide ? flow.up : flow.down;
   const bool pumpReads = justConnected || readable;
   const bool pumpWrites = justConnected || (writable && writes.waitingForDst());
-  // Only the direction that reads from this socket may use its hangup.
-  const bool hangup = (events & EPOLLRDHUP) && !(events & EPOLLERR);
   if (upstreamSide)
-    pumpFlow(flow, pumpWrites, pumpReads, false, hangup);
+    pumpFlow(flow, pumpWrites, pumpReads);
   else
-    pumpFlow(flow, pumpReads, pumpWrites, hangup, false);
+    pumpFlow(flow, pumpReads, pumpWrites);
 }
 
-void EventLoop::pumpFlow(Flow& flow, bool up, bool down, bool clientHangup, bool upstreamHangup) {
-  switch (up ? flow.up.pump(pipes_, copyBuffer_, clientHangup) : Relay::Outcome::Blocked) {
+void EventLoop::pumpFlow(Flow& flow, bool up, bool down) {
+  switch (up ? flow.up.pump(pipes_, copyBuffer_) : Relay::Outcome::Blocked) {
     case Relay::Outcome::SrcReset:
       return finishFlow(flow, "reset by application", false, true);
     case Relay::Outcome::DstReset:
@@ -308,7 +309,7 @@ void EventLoop::pumpFlow(Flow& flow, bool up, bool down, bool clientHangup, bool
     default:
       break;
   }
-  switch (down ? flow.down.pump(pipes_, copyBuffer_, upstreamHangup) : Relay::Outcome::Blocked) {
+  switch (down ? flow.down.pump(pipes_, copyBuffer_) : Relay::Outcome::Blocked) {
     case Relay::Outcome::SrcReset:
       return finishFlow(flow, "reset by destination", true, false);
     case Relay::Outcome::DstReset:

@@ -48,9 +48,7 @@ class EventLoop {
   void acceptAll(int listenFd, int family);
   void startFlow(UniqueFd client, int family);
   void onFlowEvent(Flow& flow, bool upstreamSide, uint32_t events);
-  // A hangup flag: the poller saw that side's FIN (see Relay::pump).
-  void pumpFlow(Flow& flow, bool up = true, bool down = true, bool clientHangup = false,
-                bool upstreamHangup = false);
+  void pumpFlow(Flow& flow, bool up = true, bool down = true);
   void finishFlow(Flow& flow, std::string ending, bool resetClient, bool resetUpstream);
   void beginStop();
   Status watch(int fd, Watch* w);

@@ -16,7 +16,7 @@ constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
 }  // namespace
 
-Relay::Outcome Relay::pump(PipePool& pool, std::span<char> copy, bool srcHangup) {
+Relay::Outcome Relay::pump(PipePool& pool, std::span<char> copy) {
   if (finished_) return Outcome::Finished;
   switch (flushHeld()) {
     case Flush::Blocked:
@@ -27,7 +27,7 @@ Relay::Outcome Relay::pump(PipePool& pool, std::span<char> copy, bool srcHangup)
       break;
   }
   if (!bulk_ && !copy.empty()) {
-    Outcome o = pumpCopy(copy, srcHangup);
+    Outcome o = pumpCopy(copy);
     // Turned bulk with nothing left aside: src may hold more, and with
     // edge-triggered polling no new edge would say so. Splice it now.
     if (!bulk_ || o != Outcome::Blocked || waitingForDst()) return o;
@@ -63,7 +63,7 @@ Relay::Outcome Relay::finish() {
   return Outcome::Finished;
 }
 
-Relay::Outcome Relay::pumpCopy(std::span<char> copy, bool srcHangup) {
+Relay::Outcome Relay::pumpCopy(std::span<char> copy) {
   for (;;) {
     if (srcEof_) return finish();
     ssize_t n = ::recv(src_, copy.data(), copy.size(), MSG_DONTWAIT);
@@ -109,7 +109,7 @@ Relay::Outcome Relay::pumpCopy(std::span<char> copy, bool srcHangup) {
     // the next byte raises a new edge, so reading again would only say
     // EAGAIN. The data before a FIN is queued before the FIN is seen, so
     // after a reported hangup the stream has ended.
-    if (srcHangup) {
+    if (srcHangup_) {
       srcEof_ = true;
       continue;
     }

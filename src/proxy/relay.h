@@ -36,10 +36,14 @@ class Relay {
   Relay(int src, int dst) : src_(src), dst_(dst) {}
 
   // `copy` is scratch shared by every relay of one thread: nothing stays in
-  // it between calls. `srcHangup`: the caller's poller reported a FIN from
-  // src (EPOLLRDHUP) and no error; a short read then means end of stream,
-  // which saves the read that would return 0.
-  Outcome pump(PipePool& pool, std::span<char> copy, bool srcHangup = false);
+  // it between calls.
+  Outcome pump(PipePool& pool, std::span<char> copy);
+  // The caller's poller reported a FIN from src (EPOLLRDHUP, no error): a
+  // short read then means end of stream, which saves the read that would
+  // return 0. It holds for every later pump, so an edge the caller consumed
+  // while this direction could not read (destination full, connect still
+  // pending) is not lost.
+  void noteSrcHangup() { srcHangup_ = true; }
 
   [[nodiscard]] uint64_t bytes() const { return bytes_; }
   // Bytes wait for dst (in the pipe, or copied aside because dst was full):
@@ -53,7 +57,7 @@ class Relay {
   enum class Flush { Done, Blocked, DstFailed };
   Flush flushHeld();
   Outcome pumpSplice(PipePool& pool);
-  Outcome pumpCopy(std::span<char> copy, bool srcHangup);
+  Outcome pumpCopy(std::span<char> copy);
   Outcome finish();
 
   int src_;
@@ -65,6 +69,7 @@ class Relay {
   size_t heldSent_ = 0;
   uint64_t bytes_ = 0;
   bool bulk_ = false;
+  bool srcHangup_ = false;
   bool srcEof_ = false;
   bool finished_ = false;
   int error_ = 0;

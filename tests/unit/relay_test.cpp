@@ -47,7 +47,7 @@ struct Rig {
   PipePool pool;
   std::vector<char> copy = std::vector<char>(Relay::kCopyBufferSize);
   Relay relay{left.b.get(), right.a.get()};
-  Relay::Outcome pump(bool srcHangup = false) { return relay.pump(pool, copy, srcHangup); }
+  Relay::Outcome pump() { return relay.pump(pool, copy); }
   Rig() {
     nonblocking(left.b.get());
     nonblocking(right.a.get());
@@ -167,9 +167,52 @@ TEST(Relay, ReportedHangupEndsTheStreamAfterAShortRead) {
   pollfd p{rig.left.b.get(), POLLRDHUP, 0};
   ASSERT_EQ(::poll(&p, 1, 1000), 1);
   ASSERT_TRUE(p.revents & POLLRDHUP);
+  rig.relay.noteSrcHangup();
   // One pump: the data and the FIN go on, without a read that returns 0.
-  EXPECT_EQ(rig.pump(true), Relay::Outcome::Finished);
+  EXPECT_EQ(rig.pump(), Relay::Outcome::Finished);
   EXPECT_EQ(readAvailable(rig.right.b.get(), 100), "bye") << "read ends at EOF after the FIN";
+}
+
+// The hangup is reported while the direction cannot read (its destination
+// is full); the edge is gone by the time it can. The first pump that empties
+// what was kept aside must still end the stream, or the flow would wait for
+// an edge that never comes.
+TEST(Relay, HangupNotedWhileTheDestinationIsFullStillEndsTheStream) {
+  Rig rig;
+  int small = 4096;
+  ::setsockopt(rig.right.a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  ::setsockopt(rig.right.b.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  rig.copy.resize(4 << 20);  // copy path throughout
+  nonblocking(rig.left.a.get());
+  const std::string head(100000, 'h');
+  ssize_t n = ::write(rig.left.a.get(), head.data(), head.size());
+  ASSERT_GT(n, 0);
+  std::string sent(head.data(), static_cast<size_t>(n));
+  for (int i = 0; i < 100 && !rig.relay.waitingForDst(); ++i) {
+    rig.pump();
+    ::usleep(1000);
+  }
+  ASSERT_TRUE(rig.relay.waitingForDst()) << "the destination never filled up";
+  ASSERT_EQ(::write(rig.left.a.get(), "tail", 4), 4);
+  sent += "tail";
+  ::shutdown(rig.left.a.get(), SHUT_WR);
+  pollfd p{rig.left.b.get(), POLLRDHUP, 0};
+  ASSERT_EQ(::poll(&p, 1, 1000), 1);
+  rig.relay.noteSrcHangup();
+  ASSERT_EQ(rig.pump(), Relay::Outcome::Blocked);  // still full: nothing read
+
+  std::string got;
+  Relay::Outcome o = Relay::Outcome::Blocked;
+  for (int i = 0; i < 10000 && o == Relay::Outcome::Blocked; ++i) {
+    got += readAvailable(rig.right.b.get(), 1);
+    o = rig.pump();
+    if (o == Relay::Outcome::Blocked) {
+      ASSERT_TRUE(rig.relay.waitingForDst()) << "caught up with src but did not end the stream";
+    }
+  }
+  EXPECT_EQ(o, Relay::Outcome::Finished);
+  got += readAvailable(rig.right.b.get(), sent.size());
+  EXPECT_EQ(got, sent);
 }
 
 TEST(Relay, SourceResetIsReported) {
