@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 
 namespace sockgate::proxy {
 
@@ -35,26 +34,32 @@ Relay::Outcome Relay::pump(PipePool& pool, std::span<char> copy) {
   return pumpSplice(pool);
 }
 
-Relay::Flush Relay::flushHeld() {
-  while (heldSent_ < heldLen_) {
-    ssize_t n = ::send(dst_, held_.get() + heldSent_, heldLen_ - heldSent_, kSendFlags);
+Relay::Flush Relay::sendToDst(const char* data, size_t len, size_t& sent) {
+  while (sent < len) {
+    ssize_t n = ::send(dst_, data + sent, len - sent, kSendFlags);
     if (n > 0) {
-      heldSent_ += static_cast<size_t>(n);
+      sent += static_cast<size_t>(n);
       bytes_ += static_cast<uint64_t>(n);
     } else if (errno == EINTR) {
       continue;
     } else if (errno == EAGAIN) {
       return Flush::Blocked;
     } else {
-      error_ = errno;
+      error_ = errno;  // EPIPE, ECONNRESET: the destination is gone
       return Flush::DstFailed;
     }
   }
-  if (held_) {  // drained: an idle flow keeps no buffer
-    held_.reset();
-    heldLen_ = heldSent_ = 0;
-  }
   return Flush::Done;
+}
+
+Relay::Flush Relay::flushHeld() {
+  if (held_.empty()) return Flush::Done;
+  Flush f = sendToDst(held_.data(), held_.size(), heldSent_);
+  if (f == Flush::Done) {  // drained: an idle flow keeps no buffer
+    std::vector<char>().swap(held_);
+    heldSent_ = 0;
+  }
+  return f;
 }
 
 Relay::Outcome Relay::finish() {
@@ -79,29 +84,15 @@ Relay::Outcome Relay::pumpCopy(std::span<char> copy) {
     }
     const auto got = static_cast<size_t>(n);
     size_t sent = 0;
-    while (sent < got) {
-      ssize_t w = ::send(dst_, copy.data() + sent, got - sent, kSendFlags);
-      if (w > 0) {
-        sent += static_cast<size_t>(w);
-      } else if (errno == EINTR) {
-        continue;
-      } else if (errno == EAGAIN) {
-        break;
-      } else {
-        error_ = errno;  // EPIPE, ECONNRESET: the destination is gone
-        return Outcome::DstReset;
-      }
-    }
-    bytes_ += sent;
+    const Flush f = sendToDst(copy.data(), got, sent);
+    if (f == Flush::DstFailed) return Outcome::DstReset;
     // A read that filled the buffer: more is coming than copying suits.
     if (got == copy.size()) bulk_ = true;
-    if (sent < got) {
+    if (f == Flush::Blocked) {
       // dst is full: keep the rest aside (the scratch is shared) and stop
       // reading until dst drains, which is the backpressure.
-      heldLen_ = got - sent;
+      held_.assign(copy.data() + sent, copy.data() + got);
       heldSent_ = 0;
-      held_ = std::make_unique_for_overwrite<char[]>(heldLen_);
-      std::memcpy(held_.get(), copy.data() + sent, heldLen_);
       return Outcome::Blocked;
     }
     if (bulk_) return Outcome::Blocked;  // pump() splices the rest

@@ -12,8 +12,8 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <span>
+#include <vector>
 
 #include "proxy/pipe_pool.h"
 
@@ -48,13 +48,15 @@ class Relay {
   [[nodiscard]] uint64_t bytes() const { return bytes_; }
   // Bytes wait for dst (in the pipe, or copied aside because dst was full):
   // only dst becoming writable lets this direction move again.
-  [[nodiscard]] bool waitingForDst() const { return pending_ > 0 || heldSent_ < heldLen_; }
+  [[nodiscard]] bool waitingForDst() const { return pending_ > 0 || !held_.empty(); }
   [[nodiscard]] bool finished() const { return finished_; }
   [[nodiscard]] bool bulk() const { return bulk_; }
   [[nodiscard]] int error() const { return error_; }  // errno behind a reset outcome
 
  private:
   enum class Flush { Done, Blocked, DstFailed };
+  // Sends data[sent, len) to dst as far as it takes it, advancing `sent`.
+  Flush sendToDst(const char* data, size_t len, size_t& sent);
   Flush flushHeld();
   Outcome pumpSplice(PipePool& pool);
   Outcome pumpCopy(std::span<char> copy);
@@ -63,10 +65,9 @@ class Relay {
   int src_;
   int dst_;
   Pipe pipe_;
-  size_t pending_ = 0;            // bytes in the pipe, not yet written to dst
-  std::unique_ptr<char[]> held_;  // read but not yet taken by dst; only while it is full
-  size_t heldLen_ = 0;
-  size_t heldSent_ = 0;
+  size_t pending_ = 0;      // bytes in the pipe, not yet written to dst
+  std::vector<char> held_;  // read but not yet taken by dst; only while it is full
+  size_t heldSent_ = 0;     // of held_
   uint64_t bytes_ = 0;
   bool bulk_ = false;
   bool srcHangup_ = false;
