@@ -56,7 +56,9 @@ class Relay {
  private:
   enum class Flush { Done, Blocked, DstFailed };
   // Sends data[sent, len) to dst as far as it takes it, advancing `sent`.
-  Flush sendToDst(const char* data, size_t len, size_t& sent);
+  // `more`: the caller sends a FIN right after (MSG_MORE), so the data
+  // waits for it and both leave in one segment.
+  Flush sendToDst(const char* data, size_t len, size_t& sent, bool more = false);
   Flush flushHeld();
   Outcome pumpSplice(PipePool& pool);
   Outcome pumpCopy(std::span<char> copy);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -171,6 +172,31 @@ TEST(Relay, ReportedHangupEndsTheStreamAfterAShortRead) {
   // One pump: the data and the FIN go on, without a read that returns 0.
   EXPECT_EQ(rig.pump(), Relay::Outcome::Finished);
   EXPECT_EQ(readAvailable(rig.right.b.get(), 100), "bye") << "read ends at EOF after the FIN";
+}
+
+uint32_t segmentsSent(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  return info.tcpi_segs_out;
+}
+
+// A server's last bytes and its FIN usually arrive together (an HTTP answer
+// with Connection: close): they leave the relay together too, so the peer
+// takes one segment and one wakeup for both, not two.
+TEST(Relay, LastBytesAndTheFinLeaveInOneSegment) {
+  Rig rig;
+  const std::string answer(1258, 'a');
+  ASSERT_EQ(::write(rig.left.a.get(), answer.data(), answer.size()),
+            static_cast<ssize_t>(answer.size()));
+  ::shutdown(rig.left.a.get(), SHUT_WR);
+  pollfd p{rig.left.b.get(), POLLRDHUP, 0};
+  ASSERT_EQ(::poll(&p, 1, 1000), 1);
+  rig.relay.noteSrcHangup();
+  const uint32_t before = segmentsSent(rig.right.a.get());
+  EXPECT_EQ(rig.pump(), Relay::Outcome::Finished);
+  EXPECT_EQ(segmentsSent(rig.right.a.get()) - before, 1u) << "data and FIN in one segment";
+  EXPECT_EQ(readAvailable(rig.right.b.get(), answer.size() + 1), answer) << "then EOF";
 }
 
 // The hangup is reported while the direction cannot read (its destination
