@@ -13,7 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "security/pidfd.h"
+#include "common/pidfd.h"
 
 namespace sockgate::security {
 namespace {

@@ -1,6 +1,6 @@
 #include "security/redirect_peer.h"
 
-#include "security/pidfd.h"
+#include "common/pidfd.h"
 #include "security/process_info.h"
 #include "sockgate/redirect.h"
 

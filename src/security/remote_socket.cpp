@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "security/pidfd.h"
+#include "common/pidfd.h"
 #include "security/process_info.h"
 #include "security/sock_diag.h"
 #include "sockgate/security.h"
@@ -12,9 +12,9 @@
 namespace sockgate {
 
 Result<UniqueFd> socketOfProcess(pid_t pid, int fd) {
-  UniqueFd pidfd(security::pidfdOpen(pid, 0));
+  UniqueFd pidfd(pidfdOpen(pid, 0));
   if (!pidfd) return failErrno("pidfd_open " + std::to_string(pid));
-  UniqueFd socket(security::pidfdGetfd(pidfd.get(), fd, 0));
+  UniqueFd socket(pidfdGetfd(pidfd.get(), fd, 0));
   if (!socket)
     return failErrno("pidfd_getfd pid " + std::to_string(pid) + " fd " + std::to_string(fd));
   return socket;

@@ -10,7 +10,7 @@
 
 #include "security/ktls.h"
 #include "security/peer_credentials.h"
-#include "security/pidfd.h"
+#include "common/pidfd.h"
 #include "security/process_info.h"
 #include "security/redirect_peer.h"
 #include "security/sock_diag.h"
@@ -78,7 +78,7 @@ Result<std::optional<PeerProcess>> resolveUnixPeer(int fd, const std::optional<F
   } else {
     // Kernels before 6.5: pidfd_open by pid can race with pid reuse; the
     // fdinfo check below narrows that to "same pid, still alive".
-    handle.reset(security::pidfdOpen(cred->pid, 0));
+    handle.reset(pidfdOpen(cred->pid, 0));
     note("SO_PEERPIDFD unsupported: pidfd opened by pid");
   }
   if (handle) {

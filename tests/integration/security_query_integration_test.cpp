@@ -23,7 +23,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
-#include "security/pidfd.h"
+#include "common/pidfd.h"
 #include "security/process_info.h"
 #include "sockgate/security.h"
 #include "sockgate/winsock.h"
@@ -185,7 +185,7 @@ TEST_F(SecurityQuery, UnixPeerIsTheConnectingChildWithItsCredentials) {
   // turns readable when the child dies.
   ASSERT_TRUE(peer.pidfd.valid());
   EXPECT_EQ(pidOf(peer.pidfd.get()), child->pid());
-  EXPECT_EQ(security::pidfdSendSignal(peer.pidfd.get(), 0, nullptr, 0), 0);
+  EXPECT_EQ(pidfdSendSignal(peer.pidfd.get(), 0, nullptr, 0), 0);
   child->stop();
   pollfd p{peer.pidfd.get(), POLLIN, 0};
   EXPECT_EQ(poll(&p, 1, 1000), 1);

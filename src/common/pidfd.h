@@ -8,7 +8,7 @@
 
 #include <csignal>
 
-namespace sockgate::security {
+namespace sockgate {
 
 inline int pidfdOpen(pid_t pid, unsigned flags) {
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags));
@@ -22,4 +22,4 @@ inline int pidfdSendSignal(int pidfd, int sig, siginfo_t* info, unsigned flags) 
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags));
 }
 
-}  // namespace sockgate::security
+}  // namespace sockgate
