@@ -7,14 +7,13 @@
 
 #include <cerrno>
 
-#include "common/process.h"
 #include "proxy/relay.h"
 #include "sockgate/redirect.h"
 
 namespace sockgate::proxy {
 
 struct EventLoop::Watch {
-  enum class Kind { Listener, Wake, Client, Upstream } kind;
+  enum class Kind { Listener, Wake, ProcessExit, Client, Upstream } kind;
   int fd = -1;
   Flow* flow = nullptr;
   int family = AF_UNSPEC;  // a listener's, and so its accepted sockets'
@@ -72,6 +71,12 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(ServiceIdentity identity, F
   ev.data.ptr = loop->wakeWatch_.get();
   if (::epoll_ctl(loop->epoll_.get(), EPOLL_CTL_ADD, loop->wake_.get(), &ev) != 0)
     return failErrno("epoll_ctl add eventfd");
+  const int exits = loop->executables_.readyFd();
+  if (exits < 0) return failErrno("epoll_create1 (executable cache)");
+  loop->exitWatch_ = std::make_unique<Watch>(Watch{Watch::Kind::ProcessExit, exits, nullptr});
+  ev.data.ptr = loop->exitWatch_.get();
+  if (::epoll_ctl(loop->epoll_.get(), EPOLL_CTL_ADD, exits, &ev) != 0)
+    return failErrno("epoll_ctl add executable cache");
   return loop;
 }
 
@@ -155,6 +160,9 @@ void EventLoop::run() {
           if (!stopping_) beginStop();
           break;
         }
+        case Watch::Kind::ProcessExit:
+          executables_.reap();
+          break;
         case Watch::Kind::Listener:
           if (!stopping_) acceptAll(w->fd, w->family);
           break;
@@ -192,7 +200,8 @@ void EventLoop::startFlow(UniqueFd client, int family) {
   record.originTgid = context->originTgid;
   record.originUid = context->originUid;
   record.originComm = context->originComm;
-  record.executable = executableOf(static_cast<pid_t>(context->originTgid));
+  record.executable =
+      executables_.lookup(static_cast<pid_t>(context->originTgid), context->originComm);
   record.originalDestination = context->originalDestination;
   record.service = identity_.name;
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/executable_cache.h"
 #include "common/unique_fd.h"
 #include "proxy/flow_log.h"
 #include "proxy/pipe_pool.h"
@@ -60,6 +61,8 @@ class EventLoop {
   std::vector<std::unique_ptr<Watch>> listenerWatches_;
   std::vector<UniqueFd> listeners_;
   std::unique_ptr<Watch> wakeWatch_;
+  ExecutableCache executables_;  // of the processes whose flows this loop relays
+  std::unique_ptr<Watch> exitWatch_;
   std::list<std::unique_ptr<Flow>> flows_;
   std::vector<std::unique_ptr<Flow>> graveyard_;  // freed after each epoll batch
   PipePool pipes_;
