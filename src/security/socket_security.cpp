@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <mutex>
 
+#include "common/pidfd.h"
 #include "security/ktls.h"
 #include "security/peer_credentials.h"
-#include "common/pidfd.h"
 #include "security/process_info.h"
 #include "security/redirect_peer.h"
 #include "security/sock_diag.h"

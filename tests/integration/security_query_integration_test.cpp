@@ -22,8 +22,8 @@
 #include <string>
 #include <thread>
 
-#include "common/unique_fd.h"
 #include "common/pidfd.h"
+#include "common/unique_fd.h"
 #include "security/process_info.h"
 #include "sockgate/security.h"
 #include "sockgate/winsock.h"
