@@ -8,7 +8,10 @@
 # deletes it. The driver itself stops each process it started by PID and
 # removes its cgroups. Knobs (environment): SG_BENCH_ROUNDS (5),
 # SG_BENCH_SECONDS (3), SG_BENCH_WRK_CONNS (32), SG_BENCH_CONNECTS (20000),
-# SG_BENCH_IDLE_CONNS (10000).
+# SG_BENCH_IDLE_CONNS (10000); to repeat a part, SG_BENCH_PATHS (path keys,
+# comma-separated) and SG_BENCH_FIGURES (idle, bulk, kernel_relay,
+# keepalive, close, connect, micro), whose results go to
+# results/<date>-partial.* so that the day's full run stays.
 set -euo pipefail
 
 build=$(realpath "${1:?usage: bench/run.sh BUILD_DIR}")

@@ -123,7 +123,34 @@ def sample(results, figure, path_key, fn):
     results.setdefault(figure, {}).setdefault(path_key, []).append(value)
 
 
+FIGURES = ["idle", "bulk", "kernel_relay", "keepalive", "close", "connect", "micro"]
+
+
+def subset(name, known):
+    """A comma-separated choice from `known` in the environment; all if unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return list(known)
+    chosen = [k.strip() for k in raw.split(",") if k.strip()]
+    unknown = [k for k in chosen if k not in known]
+    if unknown:
+        log(f"{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        sys.exit(2)
+    return [k for k in known if k in chosen]
+
+
+def show(value):
+    """One sample's headline, for the progress lines."""
+    for field, unit in (("gbps", "Gbit/s"), ("rps", "req/s"), ("connect_median_ns", "ns")):
+        if field in value:
+            return f"{value[field]:,.1f} {unit}"
+    return ""
+
+
 def main(build, results_dir):
+    paths = subset("SG_BENCH_PATHS", [p.key for p in measure.PATHS])
+    figures = subset("SG_BENCH_FIGURES", FIGURES)
+    partial = len(paths) < len(measure.PATHS) or len(figures) < len(FIGURES)
     reps = setting("SG_BENCH_ROUNDS", 5)
     seconds = setting("SG_BENCH_SECONDS", 3)
     wrk_conns = setting("SG_BENCH_WRK_CONNS", 32)
@@ -135,17 +162,23 @@ def main(build, results_dir):
                  env.HAPROXY_MAXCONN - 100)
 
     started = time.monotonic()
-    data = {"date": datetime.date.today().isoformat(),
+    today = datetime.date.today().isoformat()
+    data = {"date": today,
+            # A run of some paths or figures must not replace the day's full one.
+            "name": today + ("-partial" if partial else ""),
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": "sudo make bench",
             "settings": {"rounds": reps, "seconds": seconds, "wrk_connections": wrk_conns,
                          "wrk_threads": 1, "nginx_workers": 1, "connects_per_run": connect_n,
-                         "idle_connections": idle_n, "rlimit_nofile_hard": hard_nofile},
+                         "idle_connections": idle_n, "rlimit_nofile_hard": hard_nofile,
+                         "paths": paths, "figures": figures},
             "load_before": loadavg()}
     mount = env.cgroup2_mount()
     data["machine"] = machine_facts(mount)
     data["paths"] = {p.key: p.label for p in measure.PATHS}
     log(f"load {data['load_before']}; {reps} rounds of {seconds} s per figure and path")
+    if partial:
+        log(f"only {', '.join(figures)} on {', '.join(paths)}")
 
     procs = env.Procs()
     cg = None
@@ -161,10 +194,14 @@ def main(build, results_dir):
         run = measure.Runner(build, tmp, procs, cg, seconds, wrk_conns)
         res = data.setdefault("samples", {})
 
-        log(f"idle memory: {idle_n} connections through each proxy")
         mem = data.setdefault("idle_memory", {})
-        for key, pid in (("sg_builtin", None), ("nft_haproxy", pids["haproxy-nft"]),
-                         ("sg_haproxy", pids["haproxy-sg"])):
+        weighed = [(key, pid) for key, pid in (("sg_builtin", None),
+                                               ("nft_haproxy", pids["haproxy-nft"]),
+                                               ("sg_haproxy", pids["haproxy-sg"]))
+                   if "idle" in figures and key in paths]
+        if weighed:
+            log(f"idle memory: {idle_n} connections through each proxy")
+        for key, pid in weighed:
             try:
                 mem[key] = run.idle_memory(measure.PATH_BY_KEY[key], idle_n, pid)
                 log(f"  {key}: {mem[key]['bytes_per_conn']:.0f} B per connection")
@@ -172,36 +209,45 @@ def main(build, results_dir):
                 log(f"FAILED idle memory on {key}: {e}")
                 data.setdefault("failures", []).append(f"idle memory on {key}: {e}")
 
+        def measure_each(figure, keys, fn):
+            if figure not in figures:
+                return
+            for key in keys:
+                sample(res, figure, key, lambda: fn(key))
+                if res.get(figure, {}).get(key):
+                    log(f"  {figure} {key}: {show(res[figure][key][-1])}")
+
+        chosen = [p for p in measure.PATHS if p.key in paths]
         for r in range(reps):
             log(f"round {r + 1}/{reps} (load {loadavg()[0]:.2f})")
-            order = rotated(measure.PATHS, r)
-            for p in order:
-                sample(res, "bulk", p.key, lambda: run.bulk(p))
-            for mode in rotated(list(env.KERNEL_RELAY_PORTS), r):
-                sample(res, "kernel_relay", mode, lambda: run.kernel_relay(mode))
-            for p in order:
-                sample(res, "keepalive", p.key, lambda: run.http(p, close=False))
-            for p in order:
-                sample(res, "close", p.key, lambda: run.http(p, close=True))
-            for v in rotated(["none", "bare", "nomatch", "match"], r):
-                sample(res, "connect", v, lambda: run.connect(v, connect_n))
+            order = [p.key for p in rotated(chosen, r)]
+            measure_each("bulk", order, lambda k: run.bulk(measure.PATH_BY_KEY[k]))
+            measure_each("kernel_relay", rotated(list(env.KERNEL_RELAY_PORTS), r),
+                         run.kernel_relay)
+            measure_each("keepalive", order,
+                         lambda k: run.http(measure.PATH_BY_KEY[k], close=False))
+            measure_each("close", order, lambda k: run.http(measure.PATH_BY_KEY[k], close=True))
+            measure_each("connect", rotated(["none", "bare", "nomatch", "match"], r),
+                         lambda v: run.connect(v, connect_n))
 
-        log("micro-benchmarks")
-        micro = subprocess.run([os.path.join(build, "bench", "flow_work_bench"),
-                                "--benchmark_format=json", "--benchmark_min_time=0.2"],
-                               capture_output=True, text=True, check=True)
-        data["micro"] = [{"name": b["name"], "ns": b["real_time"]}
-                         for b in json.loads(micro.stdout)["benchmarks"]]
+        if "micro" in figures:
+            log("micro-benchmarks")
+            micro = subprocess.run([os.path.join(build, "bench", "flow_work_bench"),
+                                    "--benchmark_format=json", "--benchmark_min_time=0.2"],
+                                   capture_output=True, text=True, check=True)
+            data["micro"] = [{"name": b["name"], "ns": b["real_time"]}
+                             for b in json.loads(micro.stdout)["benchmarks"]]
 
-        # Why the upload does not skip the second TCP connection in the
-        # kernel: what this kernel does to blocking readers of a socket in
-        # a sockhash (README, Benchmarks).
-        probe = subprocess.run([os.path.join(build, "bench", "sockmap_read_probe")],
-                               capture_output=True, text=True)
-        try:
-            data["sockmap_read_probe"] = json.loads(probe.stdout)
-        except ValueError:
-            data["sockmap_read_probe"] = {"probe": "error", "what": probe.stderr.strip()}
+        if "kernel_relay" in figures:
+            # Why the upload does not skip the second TCP connection in the
+            # kernel: what this kernel does to blocking readers of a socket
+            # in a sockhash (README, Benchmarks).
+            probe = subprocess.run([os.path.join(build, "bench", "sockmap_read_probe")],
+                                   capture_output=True, text=True)
+            try:
+                data["sockmap_read_probe"] = json.loads(probe.stdout)
+            except ValueError:
+                data["sockmap_read_probe"] = {"probe": "error", "what": probe.stderr.strip()}
     finally:
         procs.stop_all()
         env.nft_delete()

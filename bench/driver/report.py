@@ -177,7 +177,8 @@ def table(data, figs, conn, verdict):
             shown = f"{meas / 1024:.2f} KiB"
         else:
             shown = f"{meas:.3f}"
-        lines.append(f"  {'MET   ' if v['met'] else 'MISSED'} {v['target']}: {shown}")
+        verdict_word = "-     " if meas is None else "MET   " if v["met"] else "MISSED"
+        lines.append(f"  {verdict_word} {v['target']}: {shown}")
     lines.append("")
     lines.append("reference points the issue gives for this machine (informational)")
     for fid, expect in REFERENCE:
@@ -248,12 +249,14 @@ def chart(path, figs, conn, mem):
             c = conn.get(v)
             if c:
                 f.write(f'"{tick[v]}" {c["median"]} {c["min"]} {c["max"]}\n')
+        if not conn:  # a partial run (SG_BENCH_FIGURES) leaves the panel empty
+            f.write('"not measured" 0 0 0\n')
     with open(os.path.join(tmp, "memory.dat"), "w") as f:
         for k in PROXIES:
             if k in mem:
                 f.write(f'"{tick[k]}" {mem[k]["bytes_per_conn"] / 1024}\n')
         if not mem:
-            f.write('"none" 0\n')
+            f.write('"not measured" 0\n')
     colors = ["#4477aa", "#66ccee", "#ccbb44", "#ee6677"]
     plots = []
     for i, k in enumerate(PROXIES):
@@ -309,7 +312,7 @@ def write(data, results_dir):
     data["targets"] = verdict
     text = table(data, figs, conn, verdict)
     os.makedirs(results_dir, exist_ok=True)
-    base = os.path.join(results_dir, data["date"])
+    base = os.path.join(results_dir, data.get("name", data["date"]))
     data["table"] = text.splitlines()
     with open(base + ".json", "w") as f:
         json.dump(data, f, indent=1)
