@@ -24,7 +24,7 @@ struct FlowRecord {
   uint32_t originTgid = 0;
   uint32_t originUid = 0;
   std::string originComm;
-  std::string executable;  // resolved once per flow, at accept
+  std::string executable;  // at accept, from the loop's per-process cache
   Endpoint originalDestination;
   std::string service;
   uint64_t bytesUp = 0;    // application -> destination
