@@ -83,18 +83,20 @@ Relay::Outcome Relay::pumpCopy(std::span<char> copy) {
       return Outcome::SrcReset;
     }
     const auto got = static_cast<size_t>(n);
+    // A read that filled the buffer: more is coming than copying suits.
+    // A short one emptied the receive queue.
+    const bool shortRead = got < copy.size();
     // The last bytes before a reported FIN (a short read after a hangup is
     // the end, see below): finish() follows at once, so MSG_MORE lets the
     // FIN join them and the peer gets an answer and its end in one segment
     // and one wakeup, as they left the server - one segment fewer per
     // connection-per-request exchange, as HAProxy sends it. Should dst take
     // only part, the rest goes later without MSG_MORE, which pushes all.
-    const bool last = srcHangup_ && got < copy.size();
+    const bool last = srcHangup_ && shortRead;
     size_t sent = 0;
     const Flush f = sendToDst(copy.data(), got, sent, last);
     if (f == Flush::DstFailed) return Outcome::DstReset;
-    // A read that filled the buffer: more is coming than copying suits.
-    if (got == copy.size()) bulk_ = true;
+    if (!shortRead) bulk_ = true;
     if (f == Flush::Blocked) {
       // dst is full: keep the rest aside (the scratch is shared) and stop
       // reading until dst drains, which is the backpressure.
