@@ -40,6 +40,7 @@
 
 #include "kernel_relay.skel.h"
 #include "listen_loopback.h"
+#include "proxy/pipe_pool.h"
 #include "sockgate/endpoint.h"
 
 namespace {
@@ -65,6 +66,7 @@ void spliceOneWay(int src, int dst) {
     ::shutdown(dst, SHUT_WR);
     return;
   }
+  (void)::fcntl(p[1], F_SETPIPE_SZ, sockgate::proxy::PipePool::kPipeBytes);  // as the service's
   for (;;) {
     ssize_t n = ::splice(src, nullptr, p[1], nullptr, 1 << 20, SPLICE_F_MOVE);
     if (n <= 0) break;

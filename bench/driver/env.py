@@ -175,6 +175,11 @@ http {{
 """
 
 
+# HAProxy's pipes as large as the built-in service's (PipePool::kPipeBytes),
+# so that neither wins bulk by its pipe size alone.
+PIPE_BYTES = 1 << 20
+
+
 def haproxy_conf(port):
     # TCP mode with splice; "server ... 0.0.0.0" without a port means "the
     # address and port the client connected to", which HAProxy learns with
@@ -184,6 +189,7 @@ def haproxy_conf(port):
 global
   maxconn {HAPROXY_MAXCONN}
   maxpipes {HAPROXY_MAXPIPES}
+  tune.pipesize {PIPE_BYTES}
 defaults
   mode tcp
   maxconn {HAPROXY_MAXCONN}

@@ -13,6 +13,8 @@ Result<Pipe> PipePool::acquire() {
   }
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return failErrno("pipe2 for splice");
+  // Best effort: EPERM past the user's pipe allowance, which costs speed only.
+  (void)::fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
