@@ -3,23 +3,17 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
 #include <sstream>
 
+#include "common/capability.h"
+
 namespace sockgate {
 
 namespace {
-
-bool hasCapability(int cap) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
-  if (syscall(SYS_capget, &header, data) != 0) return false;
-  return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
-}
 
 // mountinfo escapes spaces and friends as \ooo.
 bool isOctal(char c) { return c >= '0' && c <= '7'; }
@@ -64,8 +58,9 @@ Result<std::string> findCgroup2Mount(const std::string& mountinfoPath) {
 }
 
 Result<KernelSupport> preflight() {
-  if (geteuid() != 0 && !(hasCapability(CAP_SYS_ADMIN) && hasCapability(CAP_NET_ADMIN) &&
-                          hasCapability(39 /* CAP_BPF */))) {
+  if (geteuid() != 0 &&
+      !(hasEffectiveCapability(CAP_SYS_ADMIN) && hasEffectiveCapability(CAP_NET_ADMIN) &&
+        hasEffectiveCapability(39 /* CAP_BPF */))) {
     return fail(EPERM,
                 "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_BPF) to attach "
                 "kernel hooks: run it as root, e.g. 'sudo sockgate ...'");

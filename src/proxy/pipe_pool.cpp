@@ -1,9 +1,18 @@
 #include "proxy/pipe_pool.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
+#include "common/capability.h"
+
 namespace sockgate::proxy {
+
+PipePool::PipePool(size_t maxSpare)
+    : maxSpare_(maxSpare),
+      pipeBytes_(hasEffectiveCapability(CAP_SYS_ADMIN) || hasEffectiveCapability(CAP_SYS_RESOURCE)
+                     ? kPipeBytes
+                     : 0) {}
 
 Result<Pipe> PipePool::acquire() {
   if (!spare_.empty()) {
@@ -13,8 +22,9 @@ Result<Pipe> PipePool::acquire() {
   }
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return failErrno("pipe2 for splice");
-  // Best effort: EPERM past the user's pipe allowance, which costs speed only.
-  (void)::fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);
+  // Best effort: a size above fs.pipe-max-size without CAP_SYS_RESOURCE
+  // is refused, which costs speed only.
+  if (pipeBytes_ > 0) (void)::fcntl(fds[1], F_SETPIPE_SZ, pipeBytes_);
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 

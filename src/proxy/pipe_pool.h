@@ -24,18 +24,25 @@ class PipePool {
   // halved the service's CPU per GB and lifted iperf3 through it from 0.39
   // to 0.54 of direct. A pipe fills only while its destination is slower
   // than its source, so this bounds the bytes a flow holds out of its
-  // sockets' buffers. 1 MiB is also the unprivileged limit
-  // (/proc/sys/fs/pipe-max-size); where the kernel refuses, a pipe keeps
-  // the size it has.
+  // sockets' buffers.
+  //
+  // Only for a process the kernel exempts from the per-user pipe allowance
+  // (CAP_SYS_ADMIN or CAP_SYS_RESOURCE, as the built-in service has): past
+  // that allowance (fs.pipe-user-pages-soft, 64 pipes of 1 MiB) every new
+  // pipe of the user gets 2 buffers, far worse than the default. Others
+  // keep the default size.
   static constexpr int kPipeBytes = 1 << 20;
 
-  explicit PipePool(size_t maxSpare = 64) : maxSpare_(maxSpare) {}
+  explicit PipePool(size_t maxSpare = 64);
   Result<Pipe> acquire();
   void release(Pipe pipe);  // the caller guarantees the pipe is empty
   [[nodiscard]] size_t spare() const { return spare_.size(); }
+  // The size new pipes are asked for; 0 keeps the kernel's default.
+  [[nodiscard]] int pipeBytes() const { return pipeBytes_; }
 
  private:
   size_t maxSpare_;
+  int pipeBytes_;
   std::vector<Pipe> spare_;
 };
 

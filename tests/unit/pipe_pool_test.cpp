@@ -4,9 +4,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include <fstream>
+
+#include "common/capability.h"
 
 namespace sockgate::proxy {
 namespace {
@@ -18,16 +21,31 @@ long pipeMaxSize() {
   return v;
 }
 
-TEST(PipePool, NewPipesHoldAMebibyteWhereTheKernelAllowsIt) {
+int defaultPipeSize() {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const int size = ::fcntl(fds[0], F_GETPIPE_SZ);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return size;
+}
+
+TEST(PipePool, NewPipesHoldAMebibyteWhenExemptFromThePerUserAllowance) {
   PipePool pool;
   auto p = pool.acquire();
   ASSERT_TRUE(p) << p.error().message();
-  const int size = ::fcntl(p->write.get(), F_GETPIPE_SZ);
-  if (pipeMaxSize() >= PipePool::kPipeBytes)
-    EXPECT_EQ(size, PipePool::kPipeBytes);
-  else
-    EXPECT_GE(size, 4096) << "a refused resize keeps the pipe usable";
   EXPECT_EQ(::fcntl(p->read.get(), F_GETFL) & O_NONBLOCK, O_NONBLOCK);
+  const int size = ::fcntl(p->write.get(), F_GETPIPE_SZ);
+  const bool exempt =
+      hasEffectiveCapability(CAP_SYS_ADMIN) || hasEffectiveCapability(CAP_SYS_RESOURCE);
+  if (!exempt) {
+    EXPECT_EQ(pool.pipeBytes(), 0);
+    EXPECT_EQ(size, defaultPipeSize()) << "past the allowance the default is the safe size";
+  } else if (pipeMaxSize() >= PipePool::kPipeBytes || hasEffectiveCapability(CAP_SYS_RESOURCE)) {
+    EXPECT_EQ(size, PipePool::kPipeBytes);
+  } else {
+    EXPECT_EQ(size, defaultPipeSize()) << "a refused resize keeps the pipe as it was";
+  }
 }
 
 TEST(PipePool, AnEmptyPipeIsReusedAndTheSpareOnesAreBounded) {
