@@ -3,15 +3,21 @@
 //   connect_cost serve PORT      accept on 127.0.0.1:PORT and close at once
 //   connect_cost run HOST:PORT N N times socket() + connect() + close(); prints
 //                                one JSON line with ns per connect()
-//   connect_cost run HOST:PORT N --bare-hook CGROUP
-//                                the same with the least eBPF connect hook
-//                                there is (two instructions: allow) attached to
-//                                CGROUP, the cgroup it runs in, for the loop
+//   connect_cost run HOST:PORT N --hook KIND CGROUP [ROOT]
+//                                the same with a least hook attached to
+//                                CGROUP, the cgroup it runs in, for the loop:
+//                                bare     connect4 of two instructions (allow)
+//                                state    connect4 that creates socket storage
+//                                         for the flow (connect_floor.bpf.c)
+//                                state+sockops  and a sockops program that
+//                                         does nothing, at the cgroup ROOT
 //
 // The benchmark runs `run` four ways: outside any governed cgroup (no hook),
 // with the bare hook (the anchor: what any cgroup connect hook costs by
 // being there at all), under sockgate's hooks with a service whose filter
-// does not match, and matching (redirected to a second `serve`). Each
+// does not match, and matching (redirected to a second `serve`); and the
+// two floors, which say what any redirect that keeps state with the socket
+// and learns the flow's 4-tuple from sockops pays at the least. Each
 // iteration is timed on its own and the median reported, so a compile job
 // that preempts the loop on this shared machine moves the mean, not the
 // figure.
@@ -33,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "connect_floor.skel.h"
 #include "listen_loopback.h"
 #include "sockgate/endpoint.h"
 
@@ -65,6 +72,12 @@ int serve(uint16_t port) {
   }
 }
 
+int openCgroup(const char* path) {
+  int cg = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) die("open the cgroup for the hook");
+  return cg;
+}
+
 // A cgroup/connect4 program that lets every connect() through, attached
 // with a bpf_link to `cgroup`: the kernel detaches it when this process ends.
 int attachBareHook(const char* cgroup) {
@@ -75,12 +88,27 @@ int attachBareHook(const char* cgroup) {
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
   int prog = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "bare_connect4", "GPL", allow, 2, &opts);
   if (prog < 0) die("load the bare connect4 program");
-  int cg = ::open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) die("open the cgroup for the bare hook");
+  int cg = openCgroup(cgroup);
   int link = bpf_link_create(prog, cg, BPF_CGROUP_INET4_CONNECT, nullptr);
   if (link < 0) die("attach the bare connect4 program");
   ::close(cg);
   return link;
+}
+
+// The floors, attached with bpf_links: they go when this process ends.
+connect_floor* attachFloor(const char* cgroup, const char* root) {
+  connect_floor* skel = connect_floor__open_and_load();
+  if (!skel) die("load connect_floor");
+  int cg = openCgroup(cgroup);
+  if (!bpf_program__attach_cgroup(skel->progs.floor_connect4, cg)) die("attach floor_connect4");
+  ::close(cg);
+  if (root) {
+    int rootFd = openCgroup(root);
+    if (!bpf_program__attach_cgroup(skel->progs.floor_sockops, rootFd))
+      die("attach floor_sockops at the root");
+    ::close(rootFd);
+  }
+  return skel;
 }
 
 // SO_LINGER {1,0}: close() sends RST, so the loop leaves no TIME_WAIT behind
@@ -130,18 +158,27 @@ int run(const Endpoint& to, long n) {
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "serve" && argc == 3) return serve(static_cast<uint16_t>(std::atoi(argv[2])));
-  const bool bare = argc == 6 && std::string(argv[4]) == "--bare-hook";
-  if (mode == "run" && (argc == 4 || bare)) {
+  const std::string hook = argc >= 7 && std::string(argv[4]) == "--hook" ? argv[5] : "";
+  const bool hookOk = (hook == "bare" || hook == "state") ? argc == 7
+                      : hook == "state+sockops"           ? argc == 8
+                                                          : false;
+  if (mode == "run" && (argc == 4 || hookOk)) {
     auto to = Endpoint::parse(argv[2]);
     if (!to) {
       std::fprintf(stderr, "connect_cost: %s\n", to.error().message().c_str());
       return 2;
     }
-    int link = bare ? attachBareHook(argv[5]) : -1;
+    int link = hook == "bare" ? attachBareHook(argv[6]) : -1;
+    connect_floor* floor = nullptr;
+    if (hook == "state" || hook == "state+sockops")
+      floor = attachFloor(argv[6], hook == "state" ? nullptr : argv[7]);
     int rc = run(*to, std::atol(argv[3]));
     if (link >= 0) ::close(link);
+    connect_floor__destroy(floor);
     return rc;
   }
-  std::fprintf(stderr, "usage: connect_cost serve PORT | run HOST:PORT N [--bare-hook CGROUP]\n");
+  std::fprintf(stderr,
+               "usage: connect_cost serve PORT | run HOST:PORT N "
+               "[--hook bare|state CGROUP | --hook state+sockops CGROUP ROOT]\n");
   return 2;
 }

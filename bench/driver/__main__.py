@@ -227,7 +227,8 @@ def main(build, results_dir):
             measure_each("keepalive", order,
                          lambda k: run.http(measure.PATH_BY_KEY[k], close=False))
             measure_each("close", order, lambda k: run.http(measure.PATH_BY_KEY[k], close=True))
-            measure_each("connect", rotated(["none", "bare", "nomatch", "match"], r),
+            measure_each("connect", rotated(["none", "bare", "state", "state_sockops", "nomatch",
+                                             "match"], r),
                          lambda v: run.connect(v, connect_n))
 
         if "micro" in figures:

@@ -166,7 +166,14 @@ class Runner:
             argv, cgroup = client, None
         elif variant == "bare":
             # the least hook there is, in a cgroup of its own: the anchor
-            argv, cgroup = client + ["--bare-hook", self.cg["bare"]], self.cg["bare"]
+            argv, cgroup = client + ["--hook", "bare", self.cg["bare"]], self.cg["bare"]
+        elif variant in ("state", "state_sockops"):
+            # the least a redirect keeping state pays (bench/connect_floor.bpf.c);
+            # sockops at the hierarchy's root, where sockgate attaches its own
+            argv = client + ["--hook", variant.replace("_", "+"), self.cg["bare"]]
+            if variant == "state_sockops":
+                argv.append(env.cgroup2_mount())
+            cgroup = self.cg["bare"]
         else:
             # The filter names one port: the service's own (so connects to the
             # target do not match) or the target's (so they all do).
