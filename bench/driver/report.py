@@ -292,7 +292,9 @@ unset arrow
 set title 'connect() cost, ns per call'
 set key off
 set yrange [0:*]
+set xtics rotate by -30
 plot 'connect.dat' using 2:3:4:xtic(1) lc rgb '#4477aa'
+set xtics norotate
 set title 'resident memory per idle connection, KiB'
 set style histogram clustered gap 1.5
 set arrow from -0.5,10 to 2.5,10 nohead dt 2 lw 2 lc rgb '#aa0000' front
