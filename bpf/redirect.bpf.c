@@ -11,8 +11,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Redirect state of a socket: set by connect4/6 on the application's socket
- * and by sockops on the service's accepted socket. */
+/* Redirect state of a socket: set by connect4/6 on the application's socket,
+ * and on the service's accepted socket when the service first asks for the
+ * flow (getsockopt). */
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -20,16 +21,32 @@ struct {
   __type(value, struct sg_sock_state);
 } sg_sock SEC(".maps");
 
-/* Flows between the application's connect() and the service's accept(), by
- * 4-tuple: written by sockops on the application's socket, taken by sockops
- * on the accepted socket, dropped when the application's socket closes. */
+/* Flows between the application's connect() and the service's first
+ * getsockopt on the accepted socket, by 4-tuple: written by sockops on the
+ * application's socket, taken (and deleted) by getsockopt.
+ *
+ * Taken then rather than when the service's side is established, because on
+ * loopback that happens inside the application's connect(): socket storage
+ * created there (an allocation and a memory-cgroup charge, and a free at
+ * close) was the largest part of what a redirect added to connect().
+ * Nothing deletes an entry when the application's socket closes, since a
+ * client that sends and closes before the service accepts is gone by then
+ * while its flow is still to be served; an entry nobody takes (a service
+ * that never asks) ages out of the LRU, and the ISN kept with it stops a
+ * later connection on the same 4-tuple from taking it. 32768 entries of 336
+ * bytes, preallocated: an insert takes no allocation either. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __uint(max_entries, 65536);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 32768);
   __type(key, struct sg_flow_key);
   __type(value, struct sg_sock_state);
 } sg_flows SEC(".maps");
+
+/* The one field of the kernel's tcp_sock read here (CO-RE: the offset comes
+ * from the running kernel's BTF). */
+struct tcp_sock {
+  __u32 write_seq;
+} __attribute__((preserve_access_index));
 
 /* Services of every sockgate instance (see sg_registry_key); user space
  * pins it at /sys/fs/bpf/sockgate/service_registry before load. */
@@ -517,8 +534,26 @@ static __always_inline __be16 remote_port_of(struct bpf_sock_ops *skops) {
 
 /* The flow key as the service's accepted socket sees it: src is the
  * application's socket, dst the service's listener. */
-static __always_inline void flow_key(struct bpf_sock_ops *skops, struct sg_flow_key *k,
-                                     int local_is_src) {
+static __always_inline void flow_key_of(struct sg_flow_key *k, const struct sg_endpoint *src,
+                                        const struct sg_endpoint *dst) {
+  k->family = src->family;
+  k->src_port = src->port;
+  k->dst_port = dst->port;
+  __builtin_memcpy(k->src_addr, src->addr, 16);
+  __builtin_memcpy(k->dst_addr, dst->addr, 16);
+}
+
+SEC("sockops")
+int sg_sockops(struct bpf_sock_ops *skops) {
+  if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB) return 1;
+  /* The source port is known only now: publish the flow under it. */
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return 1;
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
+  if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  if (!tp) return 1;
+  st->isn = tp->write_seq; /* chosen by connect() before this callback; the SYN carries it */
   struct sg_endpoint local = {}, remote = {};
   __be16 lport = bpf_htons((__u16)skops->local_port);
   __be16 rport = remote_port_of(skops);
@@ -533,57 +568,9 @@ static __always_inline void flow_key(struct bpf_sock_ops *skops, struct sg_flow_
     sg_endpoint_from_ip6(&local, l, lport);
     sg_endpoint_from_ip6(&remote, r, rport);
   }
-  const struct sg_endpoint *src = local_is_src ? &local : &remote;
-  const struct sg_endpoint *dst = local_is_src ? &remote : &local;
-  k->family = src->family;
-  k->src_port = src->port;
-  k->dst_port = dst->port;
-  __builtin_memcpy(k->src_addr, src->addr, 16);
-  __builtin_memcpy(k->dst_addr, dst->addr, 16);
-}
-
-SEC("sockops")
-int sg_sockops(struct bpf_sock_ops *skops) {
-  struct bpf_sock *sk = skops->sk;
   struct sg_flow_key key = {};
-  switch (skops->op) {
-    case BPF_SOCK_OPS_TCP_CONNECT_CB: {
-      /* The source port is known only now: publish the flow under it. */
-      if (!sk) return 1;
-      struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
-      if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
-      flow_key(skops, &key, 1);
-      if (bpf_map_update_elem(&sg_flows, &key, st, BPF_ANY) == 0)
-        bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
-      return 1;
-    }
-    case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
-      if (!sk) return 1;
-      flow_key(skops, &key, 0);
-      struct sg_sock_state *flow = bpf_map_lookup_elem(&sg_flows, &key);
-      if (!flow) return 1;
-      struct sg_sock_state *st =
-          bpf_sk_storage_get(&sg_sock, sk, flow, BPF_SK_STORAGE_GET_F_CREATE);
-      if (st) {
-        st->flags = (st->flags & ~(SG_SOCK_REDIRECTED | SG_SOCK_HAS_RECORDS | SG_SOCK_INHERITED)) |
-                    SG_SOCK_SERVICE_SIDE;
-        struct sg_inherit_key ik = {};
-        ik.service_id = context_of(st)->service_id;
-        ik.dst = context_of(st)->original_dst;
-        bpf_map_update_elem(&sg_inherit, &ik, &st->records, BPF_ANY);
-      }
-      bpf_map_delete_elem(&sg_flows, &key);
-      return 1;
-    }
-    case BPF_SOCK_OPS_STATE_CB:
-      /* The application's socket closed before (or after) the service took
-       * the flow: never leave it behind in the table. */
-      if (skops->args[1] == BPF_TCP_CLOSE) {
-        flow_key(skops, &key, 1);
-        bpf_map_delete_elem(&sg_flows, &key);
-      }
-      return 1;
-  }
+  flow_key_of(&key, &local, &remote);
+  bpf_map_update_elem(&sg_flows, &key, st, BPF_ANY);
   return 1;
 }
 
@@ -657,6 +644,50 @@ static __always_inline int answer_context(struct bpf_sockopt *ctx, struct sg_soc
   return 1;
 }
 
+/* A service's accepted socket takes its flow from the flow table: the
+ * first time the service asks, since the flow was published only in the
+ * table (see sg_flows). NULL if the socket carries no flow. */
+static __always_inline struct sg_sock_state *take_flow(struct bpf_sock *sk) {
+  struct sg_endpoint local = {}, remote = {};
+  if (sk->family == AF_INET) {
+    sg_endpoint_from_ip4(&local, sk->src_ip4, bpf_htons((__u16)sk->src_port));
+    sg_endpoint_from_ip4(&remote, sk->dst_ip4, sk->dst_port);
+  } else if (sk->family == AF_INET6) {
+    __u32 l[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
+    __u32 r[4] = {sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2], sk->dst_ip6[3]};
+    sg_endpoint_from_ip6(&local, l, bpf_htons((__u16)sk->src_port));
+    sg_endpoint_from_ip6(&remote, r, sk->dst_port);
+  } else {
+    return 0;
+  }
+  struct sg_flow_key key = {};
+  flow_key_of(&key, &remote, &local);
+  struct sg_sock_state *flow = bpf_map_lookup_elem(&sg_flows, &key);
+  if (!flow) return 0;
+  struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+  if (!tp) return 0;
+  /* rcv_nxt moved from the peer's ISN + 1 by exactly bytes_received (its
+   * FIN included), whatever the service has read or the peer has closed. */
+  __u32 isn = tp->rcv_nxt - (__u32)tp->bytes_received - 1;
+  if (flow->isn != isn) return 0; /* another connection on a 4-tuple a flow once had */
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, flow, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!st) return 0;
+  /* An LRU entry may be reused while it is copied: the copy must still be
+   * this connection's. */
+  if (st->isn != isn) {
+    bpf_sk_storage_delete(&sg_sock, sk);
+    return 0;
+  }
+  bpf_map_delete_elem(&sg_flows, &key);
+  st->flags = (st->flags & ~(SG_SOCK_REDIRECTED | SG_SOCK_HAS_RECORDS | SG_SOCK_INHERITED)) |
+              SG_SOCK_SERVICE_SIDE;
+  struct sg_inherit_key ik = {};
+  ik.service_id = context_of(st)->service_id;
+  ik.dst = context_of(st)->original_dst;
+  bpf_map_update_elem(&sg_inherit, &ik, &st->records, BPF_ANY);
+  return st;
+}
+
 SEC("cgroup/getsockopt")
 int sg_getsockopt(struct bpf_sockopt *ctx) {
   int level = ctx->level, name = ctx->optname;
@@ -667,6 +698,7 @@ int sg_getsockopt(struct bpf_sockopt *ctx) {
   struct bpf_sock *sk = ctx->sk;
   if (!sk) return 1;
   struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
+  if (!st) st = take_flow(sk);
   if (!st) return 1; /* not ours: the kernel's answer stands */
   /* the context and original destination belong to a service's accepted
    * socket; records to any socket that carries a flow */

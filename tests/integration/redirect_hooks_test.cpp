@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "engine/cgroup.h"
 #include "engine/preflight.h"
@@ -80,6 +81,32 @@ class RedirectHooksTest : public ::testing::Test {
       char c;
       while (::read(fd, &c, 1) > 0) {
       }
+      ::_exit(0);
+    }
+    return pid;
+  }
+
+  // A child in the governed cgroup connects to `to` from 127.0.0.1:fromPort
+  // (any port if 0), sends one byte and closes at once, with a reset instead
+  // of a FIN if `reset`: a client done before the service gets to it.
+  pid_t sendAndCloseFromCgroup(const Endpoint& to, uint16_t fromPort, bool reset) {
+    const std::string procs = cgroup_->path() + "/cgroup.procs";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int cg = ::open(procs.c_str(), O_WRONLY);
+      if (cg < 0 || ::write(cg, "0", 1) != 1) ::_exit(100);
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      const auto from = Endpoint::loopback(AF_INET, fromPort);
+      if (fromPort && ::bind(fd, from.sockaddrPtr(), from.length()) != 0) ::_exit(102);
+      if (::connect(fd, to.sockaddrPtr(), to.length()) != 0) ::_exit(errno);
+      if (::write(fd, "x", 1) != 1) ::_exit(101);
+      if (reset) {
+        linger l{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      }
+      ::close(fd);
       ::_exit(0);
     }
     return pid;
@@ -282,6 +309,63 @@ TEST_F(RedirectHooksTest, FilterDecidesWhichFlowsAService) {
   ASSERT_TRUE(conn) << "127.0.0.0/8 should match";
   conn.reset();
   EXPECT_EQ(waitChild(child), 0);
+}
+
+// The service takes the flow when it first asks, which may be long after the
+// application's socket is gone: a client that sends and closes before the
+// service accepts must still be served as its own flow.
+TEST_F(RedirectHooksTest, AFlowWhoseClientClosedBeforeTheServiceAskedIsStillServed) {
+  ServiceSpec spec = service();
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  const auto dest = *Endpoint::parse("127.0.0.1:9");
+  pid_t child = sendAndCloseFromCgroup(dest, 0, false);
+  ASSERT_EQ(waitChild(child), 0);
+  // By now the service's kernel has acknowledged the client's FIN, and the
+  // client's socket is closed (an orphan in FIN_WAIT2 becomes a timewait
+  // socket at once).
+  std::this_thread::sleep_for(100ms);
+  UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn);
+  auto ctx = readRedirectContext(conn.get());
+  ASSERT_TRUE(ctx) << ctx.error().message();
+  EXPECT_EQ(ctx->originalDestination, dest);
+  EXPECT_EQ(ctx->originTgid, static_cast<uint32_t>(child));
+  auto orig = queryOriginalDestination(conn.get());
+  ASSERT_TRUE(orig);
+  EXPECT_EQ(*orig, dest);
+  char buf[2];
+  EXPECT_EQ(::read(conn.get(), buf, sizeof buf), 1) << "the byte sent before the close";
+  EXPECT_EQ(::read(conn.get(), buf, sizeof buf), 0);
+}
+
+// A flow the service never asked for stays in the flow table until it ages
+// out. A later connection on the same 4-tuple, here a plain one from a
+// process that is not governed, must not be taken for it.
+TEST_F(RedirectHooksTest, ALaterConnectionOnAFlowsFourTupleDoesNotInheritIt) {
+  ServiceSpec spec = service();
+  ASSERT_TRUE(engine_->setServices({&spec, 1}));
+  const uint16_t from = freeTcpPort();
+  // A reset leaves no TIME_WAIT on either side, so the 4-tuple is free again.
+  pid_t child = sendAndCloseFromCgroup(*Endpoint::parse("127.0.0.1:9"), from, true);
+  ASSERT_EQ(waitChild(child), 0);
+  UniqueFd unasked = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(unasked) << "the connect was not redirected to the service";
+  unasked.reset();
+
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const auto src = Endpoint::loopback(AF_INET, from);
+  ASSERT_EQ(::bind(fd.get(), src.sockaddrPtr(), src.length()), 0) << std::strerror(errno);
+  const auto svc = Endpoint::loopback(AF_INET, servicePort_);
+  ASSERT_EQ(::connect(fd.get(), svc.sockaddrPtr(), svc.length()), 0) << std::strerror(errno);
+  UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+  ASSERT_TRUE(conn);
+  socklen_t len = 0;
+  EXPECT_EQ(::getsockopt(conn.get(), SOL_IP, SG_IP_WFP_REDIRECT_CONTEXT, nullptr, &len), -1)
+      << "a plain connection was handed the earlier flow's context";
+  EXPECT_EQ(errno, ENOPROTOOPT);
+  EXPECT_FALSE(queryOriginalDestination(conn.get()));
 }
 
 TEST_F(RedirectHooksTest, AConnectionToTheServiceItselfIsNeverRedirected) {

@@ -119,7 +119,11 @@ struct sg_redirect_records {
 
 struct sg_sock_state {
   __u32 flags;
-  __u32 _pad;
+  /* The application's initial sequence number, kept with the flow in the
+   * flow table: a service's accepted socket takes the flow only if its
+   * peer's ISN is this one, so a later connection that reuses the 4-tuple
+   * never inherits a flow nobody took. */
+  __u32 isn;
   struct sg_endpoint listener; /* where the socket was redirected to */
   struct sg_redirect_records records;
   /* The first SG_CONTEXT_HEADER_LEN bytes of the flow's sg_redirect_context.
