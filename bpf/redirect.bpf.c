@@ -1,6 +1,7 @@
 /* The connection-redirect data path: the decision at connect(), the disguise
- * at getpeername(), the hand-over of the flow to the service's accepted
- * socket (sockops), and the socket options a service reads (getsockopt).
+ * at getpeername(), the flow published under its 4-tuple (sockops), and the
+ * socket options a service reads (getsockopt), whose first read moves the
+ * flow onto the service's accepted socket.
  *
  * Every program is attached to a cgroup that holds both the applications
  * and the services (the hierarchy root by default): a connect() is acted on
@@ -75,8 +76,10 @@ struct {
 } sg_config SEC(".maps");
 
 /* For services that attach no records: the records of the last flow handed
- * to each (service, original destination), written by sockops when the
- * service accepts, read by connect4/6 for that service's outbound socket. */
+ * to each (service, original destination), written when the service takes
+ * the flow (its first getsockopt, which a transparent proxy makes for
+ * SO_ORIGINAL_DST before it connects on), read by connect4/6 for that
+ * service's outbound socket. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 8192);
