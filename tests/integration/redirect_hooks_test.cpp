@@ -64,17 +64,26 @@ class RedirectHooksTest : public ::testing::Test {
     return s;
   }
 
+  // fork(); the child joins the governed cgroup (or exits 100) before it
+  // returns 0.
+  pid_t forkIntoCgroup() {
+    const std::string procs = cgroup_->path() + "/cgroup.procs";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int cg = ::open(procs.c_str(), O_WRONLY);
+      if (cg < 0 || ::write(cg, "0", 1) != 1) ::_exit(100);
+    }
+    return pid;
+  }
+
   // A child in the governed cgroup connects to `to`, sends one byte and waits
   // for EOF. Returns its pid; its exit code is 0 or the connect errno.
   pid_t connectFromCgroup(const Endpoint& to, bool mapped = false) {
     Endpoint target = to;
     if (mapped)
       target = *Endpoint::parse("[::ffff:" + to.address() + "]:" + std::to_string(to.port()));
-    const std::string procs = cgroup_->path() + "/cgroup.procs";
-    pid_t pid = ::fork();
+    pid_t pid = forkIntoCgroup();
     if (pid == 0) {
-      int cg = ::open(procs.c_str(), O_WRONLY);
-      if (cg < 0 || ::write(cg, "0", 1) != 1) ::_exit(100);
       int fd = ::socket(target.family(), SOCK_STREAM, 0);
       if (::connect(fd, target.sockaddrPtr(), target.length()) != 0) ::_exit(errno);
       if (::write(fd, "x", 1) != 1) ::_exit(101);
@@ -90,11 +99,8 @@ class RedirectHooksTest : public ::testing::Test {
   // (any port if 0), sends one byte and closes at once, with a reset instead
   // of a FIN if `reset`: a client done before the service gets to it.
   pid_t sendAndCloseFromCgroup(const Endpoint& to, uint16_t fromPort, bool reset) {
-    const std::string procs = cgroup_->path() + "/cgroup.procs";
-    pid_t pid = ::fork();
+    pid_t pid = forkIntoCgroup();
     if (pid == 0) {
-      int cg = ::open(procs.c_str(), O_WRONLY);
-      if (cg < 0 || ::write(cg, "0", 1) != 1) ::_exit(100);
       int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       int one = 1;
       ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
