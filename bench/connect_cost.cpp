@@ -3,21 +3,22 @@
 //   connect_cost serve PORT      accept on 127.0.0.1:PORT and close at once
 //   connect_cost run HOST:PORT N N times socket() + connect() + close(); prints
 //                                one JSON line with ns per connect()
-//   connect_cost run HOST:PORT N --hook KIND CGROUP [ROOT]
+//   connect_cost run HOST:PORT N --hook KIND CGROUP
 //                                the same with a least hook attached to
 //                                CGROUP, the cgroup it runs in, for the loop:
 //                                bare     connect4 of two instructions (allow)
 //                                state    connect4 that creates socket storage
 //                                         for the flow (connect_floor.bpf.c)
-//                                state+sockops  and a sockops program that
-//                                         does nothing, at the cgroup ROOT
+//                                state+tracepoint  and a program on the TCP
+//                                         state tracepoint that finds that
+//                                         storage when the flow is established
 //
 // The benchmark runs `run` four ways: outside any governed cgroup (no hook),
 // with the bare hook (the anchor: what any cgroup connect hook costs by
 // being there at all), under sockgate's hooks with a service whose filter
 // does not match, and matching (redirected to a second `serve`); and the
 // two floors, which say what any redirect that keeps state with the socket
-// and learns the flow's 4-tuple from sockops pays at the least. Each
+// and learns the flow's 4-tuple when it is established pays at the least. Each
 // iteration is timed on its own and the median reported, so a compile job
 // that preempts the loop on this shared machine moves the mean, not the
 // figure.
@@ -96,18 +97,14 @@ int attachBareHook(const char* cgroup) {
 }
 
 // The floors, attached with bpf_links: they go when this process ends.
-connect_floor* attachFloor(const char* cgroup, const char* root) {
+connect_floor* attachFloor(const char* cgroup, bool tracepoint) {
   connect_floor* skel = connect_floor__open_and_load();
   if (!skel) die("load connect_floor");
   int cg = openCgroup(cgroup);
   if (!bpf_program__attach_cgroup(skel->progs.floor_connect4, cg)) die("attach floor_connect4");
   ::close(cg);
-  if (root) {
-    int rootFd = openCgroup(root);
-    if (!bpf_program__attach_cgroup(skel->progs.floor_sockops, rootFd))
-      die("attach floor_sockops at the root");
-    ::close(rootFd);
-  }
+  if (tracepoint && !bpf_program__attach(skel->progs.floor_established))
+    die("attach floor_established to sock/inet_sock_set_state");
   return skel;
 }
 
@@ -159,9 +156,8 @@ int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "serve" && argc == 3) return serve(static_cast<uint16_t>(std::atoi(argv[2])));
   const std::string hook = argc >= 7 && std::string(argv[4]) == "--hook" ? argv[5] : "";
-  const bool hookOk = (hook == "bare" || hook == "state") ? argc == 7
-                      : hook == "state+sockops"           ? argc == 8
-                                                          : false;
+  const bool hookOk =
+      (hook == "bare" || hook == "state" || hook == "state+tracepoint") && argc == 7;
   if (mode == "run" && (argc == 4 || hookOk)) {
     auto to = Endpoint::parse(argv[2]);
     if (!to) {
@@ -170,8 +166,8 @@ int main(int argc, char** argv) {
     }
     int link = hook == "bare" ? attachBareHook(argv[6]) : -1;
     connect_floor* floor = nullptr;
-    if (hook == "state" || hook == "state+sockops")
-      floor = attachFloor(argv[6], hook == "state" ? nullptr : argv[7]);
+    if (hook == "state" || hook == "state+tracepoint")
+      floor = attachFloor(argv[6], hook == "state+tracepoint");
     int rc = run(*to, std::atol(argv[3]));
     if (link >= 0) ::close(link);
     connect_floor__destroy(floor);
@@ -179,6 +175,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: connect_cost serve PORT | run HOST:PORT N "
-               "[--hook bare|state CGROUP | --hook state+sockops CGROUP ROOT]\n");
+               "[--hook bare|state|state+tracepoint CGROUP]\n");
   return 2;
 }

@@ -6,14 +6,16 @@
  *   floor_connect4  socket storage for the flow, created on every connect()
  *                   (the size of sockgate's sg_sock_state), as a redirect
  *                   must keep the original destination with the socket;
- *   floor_sockops   a sockops program that does nothing, attached at the
- *                   cgroup root as sockgate's is: the kernel's dispatch on
- *                   each TCP event of every socket, which is how a flow is
- *                   published under its 4-tuple once the source port exists
- *                   and taken over by the service's accepted socket. */
+ *   floor_established  a program on the tracepoint of TCP state changes,
+ *                   as sockgate's is, that finds the socket's storage when
+ *                   a connection is established and does nothing with it:
+ *                   the tracepoint's run on each state change of every
+ *                   socket, which is how a flow is published under its
+ *                   4-tuple once the source port exists. */
 /* clang-format off */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 /* clang-format on */
 
 #include "sockgate/abi/sockgate_abi.h"
@@ -39,5 +41,12 @@ int floor_connect4(struct bpf_sock_addr *ctx) {
   return 1;
 }
 
-SEC("sockops")
-int floor_sockops(struct bpf_sock_ops *skops) { return 1; }
+struct sock;
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(floor_established, const struct sock *sk, int oldstate, int newstate) {
+  if (newstate != 1 /* TCP_ESTABLISHED */) return 0;
+  struct sg_sock_state *st = bpf_sk_storage_get(&floor_state, (struct sock *)sk, 0, 0);
+  if (st) st->flags |= 2;
+  return 0;
+}

@@ -1,12 +1,14 @@
 /* The connection-redirect data path: the decision at connect(), the disguise
- * at getpeername(), the flow published under its 4-tuple (sockops), and the
+ * at getpeername(), the flow published under its 4-tuple (a tracepoint), and the
  * socket options a service reads (getsockopt), whose first read moves the
  * flow onto the service's accepted socket.
  *
- * Every program is attached to a cgroup that holds both the applications
- * and the services (the hierarchy root by default): a connect() is acted on
- * when it comes from the governed cgroup (or below it), or from a registered
- * service, whose outbound connections continue a chain. */
+ * Every cgroup program is attached to a cgroup that holds both the
+ * applications and the services (the hierarchy root by default): a connect()
+ * is acted on when it comes from the governed cgroup (or below it), or from a
+ * registered service, whose outbound connections continue a chain. The
+ * tracepoint sees every TCP socket and acts only on those connect4/6 sent to
+ * a service. */
 #include "lib/filter.h"
 #include "lib/net.h"
 
@@ -23,8 +25,8 @@ struct {
 } sg_sock SEC(".maps");
 
 /* Flows between the application's connect() and the service's first
- * getsockopt on the accepted socket, by 4-tuple: written by sockops on the
- * application's socket, taken (and deleted) by getsockopt.
+ * getsockopt on the accepted socket, by 4-tuple: written when the
+ * application's socket is established (sg_established), taken (and deleted) by getsockopt.
  *
  * Taken then rather than when the service's side is established, because on
  * loopback that happens inside the application's connect(): socket storage
@@ -43,11 +45,41 @@ struct {
   __type(value, struct sg_sock_state);
 } sg_flows SEC(".maps");
 
-/* The one field of the kernel's tcp_sock read here (CO-RE: the offset comes
- * from the running kernel's BTF). */
-struct tcp_sock {
-  __u32 write_seq;
+/* The fields of the kernel's sockets read here (CO-RE: the offsets come from
+ * the running kernel's BTF). */
+struct sock_common {
+  union {
+    struct {
+      __be32 skc_daddr;
+      __be32 skc_rcv_saddr;
+    };
+  };
+  union {
+    struct {
+      __be16 skc_dport;
+      __u16 skc_num;
+    };
+  };
+  unsigned short skc_family;
+  struct {
+    union {
+      __u32 u6_addr32[4];
+    } in6_u;
+  } skc_v6_daddr, skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
+
+struct sock {
+  struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock {
+  __u32 snd_una;
+  __u64 bytes_acked;
+} __attribute__((preserve_access_index));
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 
 /* Services of every sockgate instance (see sg_registry_key); user space
  * pins it at /sys/fs/bpf/sockgate/service_registry before load. */
@@ -528,13 +560,6 @@ int sg_getpeername6(struct bpf_sock_addr *ctx) {
   return 1;
 }
 
-/* sockops reports remote_port in network order but, on little-endian
- * kernels, shifted into the upper half; one of the halves is always zero. */
-static __always_inline __be16 remote_port_of(struct bpf_sock_ops *skops) {
-  __u32 rp = skops->remote_port;
-  return (__be16)((rp >> 16) | (rp & 0xffff));
-}
-
 /* The flow key as the service's accepted socket sees it: src is the
  * application's socket, dst the service's listener. */
 static __always_inline void flow_key_of(struct sg_flow_key *k, const struct sg_endpoint *src,
@@ -546,35 +571,48 @@ static __always_inline void flow_key_of(struct sg_flow_key *k, const struct sg_e
   __builtin_memcpy(k->dst_addr, dst->addr, 16);
 }
 
-SEC("sockops")
-int sg_sockops(struct bpf_sock_ops *skops) {
-  if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB) return 1;
-  /* The source port is known only now: publish the flow under it. */
-  struct bpf_sock *sk = skops->sk;
-  if (!sk) return 1;
-  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, sk, 0, 0);
-  if (!st || !(st->flags & SG_SOCK_REDIRECTED)) return 1;
-  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-  if (!tp) return 1;
-  st->isn = tp->write_seq; /* chosen by connect() before this callback; the SYN carries it */
+/* The application's socket is established: the source port and the ISN
+ * exist now, so the flow is published under its 4-tuple for the service's
+ * accepted socket to take (the service accepts only after the handshake's
+ * last ACK, which this socket sends after this transition).
+ *
+ * A tracepoint rather than sockops: a sockops program runs on every TCP
+ * event of every socket under its cgroup (timeout, window and ECN queries,
+ * both ends of each handshake), and that dispatch alone cost a connect()
+ * more than the whole budget; the tracepoint's costs a few instructions on
+ * a state change, and only this one does any work. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sg_established, const struct sock *sk, int oldstate, int newstate) {
+  if (newstate != TCP_ESTABLISHED || (oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV))
+    return 0;
+  struct sg_sock_state *st = bpf_sk_storage_get(&sg_sock, (struct sock *)sk, 0, 0);
+  if (!st || (st->flags & (SG_SOCK_REDIRECTED | SG_SOCK_SERVICE_SIDE)) != SG_SOCK_REDIRECTED)
+    return 0;
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+  if (!tp) return 0;
+  /* snd_una and bytes_acked advance together from the ISN, a SYN's data
+   * (fast open) included. */
+  st->isn = tp->snd_una - (__u32)tp->bytes_acked;
+  const struct sock_common *c = &sk->__sk_common;
   struct sg_endpoint local = {}, remote = {};
-  __be16 lport = bpf_htons((__u16)skops->local_port);
-  __be16 rport = remote_port_of(skops);
-  if (skops->family == AF_INET) {
-    sg_endpoint_from_ip4(&local, skops->local_ip4, lport);
-    sg_endpoint_from_ip4(&remote, skops->remote_ip4, rport);
-  } else {
-    __u32 l[4] = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
-                  skops->local_ip6[3]};
-    __u32 r[4] = {skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
-                  skops->remote_ip6[3]};
+  __be16 lport = bpf_htons(c->skc_num);
+  if (c->skc_family == AF_INET) {
+    sg_endpoint_from_ip4(&local, c->skc_rcv_saddr, lport);
+    sg_endpoint_from_ip4(&remote, c->skc_daddr, c->skc_dport);
+  } else if (c->skc_family == AF_INET6) {
+    const __u32 *l6 = c->skc_v6_rcv_saddr.in6_u.u6_addr32;
+    const __u32 *r6 = c->skc_v6_daddr.in6_u.u6_addr32;
+    __u32 l[4] = {l6[0], l6[1], l6[2], l6[3]};
+    __u32 r[4] = {r6[0], r6[1], r6[2], r6[3]};
     sg_endpoint_from_ip6(&local, l, lport);
-    sg_endpoint_from_ip6(&remote, r, rport);
+    sg_endpoint_from_ip6(&remote, r, c->skc_dport);
+  } else {
+    return 0;
   }
   struct sg_flow_key key = {};
   flow_key_of(&key, &local, &remote);
   bpf_map_update_elem(&sg_flows, &key, st, BPF_ANY);
-  return 1;
+  return 0;
 }
 
 /* Two separate stores: the compiler may merge the adjacent u32 fields into

@@ -227,7 +227,7 @@ def main(build, results_dir):
             measure_each("keepalive", order,
                          lambda k: run.http(measure.PATH_BY_KEY[k], close=False))
             measure_each("close", order, lambda k: run.http(measure.PATH_BY_KEY[k], close=True))
-            measure_each("connect", rotated(["none", "bare", "state", "state_sockops", "nomatch",
+            measure_each("connect", rotated(["none", "bare", "state", "state_tp", "nomatch",
                                              "match"], r),
                          lambda v: run.connect(v, connect_n))
 

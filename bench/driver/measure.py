@@ -167,13 +167,10 @@ class Runner:
         elif variant == "bare":
             # the least hook there is, in a cgroup of its own: the anchor
             argv, cgroup = client + ["--hook", "bare", self.cg["bare"]], self.cg["bare"]
-        elif variant in ("state", "state_sockops"):
-            # the least a redirect keeping state pays (bench/connect_floor.bpf.c);
-            # sockops at the hierarchy's root, where sockgate attaches its own
-            argv = client + ["--hook", variant.replace("_", "+"), self.cg["bare"]]
-            if variant == "state_sockops":
-                argv.append(env.cgroup2_mount())
-            cgroup = self.cg["bare"]
+        elif variant in ("state", "state_tp"):
+            # the least a redirect keeping state pays (bench/connect_floor.bpf.c)
+            kind = "state+tracepoint" if variant == "state_tp" else "state"
+            argv, cgroup = client + ["--hook", kind, self.cg["bare"]], self.cg["bare"]
         else:
             # The filter names one port: the service's own (so connects to the
             # target do not match) or the target's (so they all do).

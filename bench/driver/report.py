@@ -26,7 +26,7 @@ FIGURES = [
     ("close_cpu", "close", "proxy_cpu_us_per_req", "  proxy CPU", "us/req", False),
 ]
 CONNECT = [("none", "no hook"), ("bare", "bare hook (allow all)"),
-           ("state", "floor: sk storage"), ("state_sockops", "floor: + root sockops"),
+           ("state", "floor: sk storage"), ("state_tp", "floor: + tracepoint"),
            ("nomatch", "hook, not matching"), ("match", "hook, matching")]
 
 TARGETS = [  # (figure, what, bound, is a floor)
@@ -70,7 +70,7 @@ def summarize(data):
             conn[v] = stats([r["connect_median_ns"] for r in runs])
             conn[v]["loop"] = stats([r["loop_median_ns"] for r in runs])
     if "none" in conn:
-        for v in ("bare", "state", "state_sockops", "nomatch", "match"):
+        for v in ("bare", "state", "state_tp", "nomatch", "match"):
             if v in conn:
                 conn[v]["to_none"] = conn[v]["median"] / conn["none"]["median"]
                 conn[v]["loop"]["to_none"] = conn[v]["loop"]["median"] / conn["none"]["loop"]["median"]
@@ -193,10 +193,10 @@ def table(data, figs, conn, verdict):
     c = conn.get("nomatch", {}).get("to_none")
     if c:
         lines.append(f"  sockgate's hooks, not matching: {(c - 1) * 100:+.1f} % per connect()")
-    c = conn.get("state_sockops", {}).get("to_none")
+    c = conn.get("state_tp", {}).get("to_none")
     if c:
         lines.append(f"  floor of a redirect that keeps state with the socket and learns the flow "
-                     f"from sockops: {(c - 1) * 100:+.1f} % per connect() (target: +5 %)")
+                     f"when it is established: {(c - 1) * 100:+.1f} % per connect() (target: +5 %)")
     if data["machine"]["other_root_cgroup_bpf_programs"]:
         lines.append(f"  note: {len(data['machine']['other_root_cgroup_bpf_programs'])} cgroup BPF "
                      "program(s) of other processes were attached at the cgroup root at start "
@@ -238,7 +238,7 @@ def chart(path, figs, conn, mem):
     tmp = tempfile.mkdtemp(prefix="sg-bench-chart-")
     groups = [("bulk_gbps", "bulk"), ("ka_rps", "keep-alive"), ("close_rps", "per request")]
     # x labels short enough not to run into each other at this chart size
-    tick = {"none": "no hook", "bare": "bare", "state": "floor st", "state_sockops": "floor st+ops",
+    tick = {"none": "no hook", "bare": "bare", "state": "floor st", "state_tp": "floor st+tp",
             "nomatch": "no match", "match": "match",
             "nft_haproxy": "nft+HAP", "nft_socat": "nft+socat", "sg_haproxy": "sg+HAP",
             "sg_builtin": "sg built-in"}

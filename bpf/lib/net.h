@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 /* clang-format on */
 
 #include "sockgate/abi/sockgate_abi.h"

@@ -95,7 +95,6 @@ Result<KernelSupport> preflight() {
     const char* what;
   };
   for (const Probe& p : {Probe{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup/connect4 programs"},
-                         Probe{BPF_PROG_TYPE_SOCK_OPS, "sockops programs"},
                          Probe{BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup/getsockopt programs"}}) {
     int ok = libbpf_probe_bpf_prog_type(p.type, nullptr);
     if (ok == 1) continue;

@@ -127,12 +127,16 @@ Result<std::unique_ptr<RedirectEngine>> RedirectEngine::start(const Options& opt
   if (bpf_map_update_elem(bpf_map__fd(engine->skel_->maps.sg_config), &zero, &config, BPF_ANY) != 0)
     return failErrno("initialise sg_config");
 
+  // Not a cgroup program: the kernel's tracepoint on TCP state changes.
+  bpf_link* established = bpf_program__attach(engine->skel_->progs.sg_established);
+  if (!established) return failErrno("attach to the tracepoint sock/inet_sock_set_state");
+  engine->links_.push_back(established);
+
   struct Attachment {
     bpf_program* prog;
     const char* name;
   };
   const Attachment attachments[] = {
-      {engine->skel_->progs.sg_sockops, "sockops"},
       {engine->skel_->progs.sg_getsockopt, "getsockopt"},
       {engine->skel_->progs.sg_setsockopt, "setsockopt"},
       {engine->skel_->progs.sg_getpeername4, "getpeername4"},
