@@ -26,7 +26,8 @@ struct {
 
 /* Flows between the application's connect() and the service's first
  * getsockopt on the accepted socket, by 4-tuple: written when the
- * application's socket is established (sg_established), taken (and deleted) by getsockopt.
+ * application's socket is established (sg_established), taken (and
+ * deleted) by getsockopt.
  *
  * Taken then rather than when the service's side is established, because on
  * loopback that happens inside the application's connect(): socket storage
@@ -577,10 +578,11 @@ static __always_inline void flow_key_of(struct sg_flow_key *k, const struct sg_e
  * last ACK, which this socket sends after this transition).
  *
  * A tracepoint rather than sockops: a sockops program runs on every TCP
- * event of every socket under its cgroup (timeout, window and ECN queries,
- * both ends of each handshake), and that dispatch alone cost a connect()
- * more than the whole budget; the tracepoint's costs a few instructions on
- * a state change, and only this one does any work. */
+ * event of every socket under its cgroup (timeout, window and ECN queries
+ * on both ends of each handshake: 9 runs per loopback connection), this
+ * one on each state change (6) and returns at once on all but this one
+ * (bpf_stats: 0.45 us of BPF time per connection not redirected, against
+ * 0.67 with sockops). */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sg_established, const struct sock *sk, int oldstate, int newstate) {
   if (newstate != TCP_ESTABLISHED || (oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV))
