@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -315,6 +317,78 @@ TEST_F(RedirectHooksTest, FilterDecidesWhichFlowsAService) {
   ASSERT_TRUE(conn) << "127.0.0.0/8 should match";
   conn.reset();
   EXPECT_EQ(waitChild(child), 0);
+}
+
+// With decisions only counted (no events, as `sockgate run` without
+// --trace), connect4 asks for the caller's name and cgroup ancestry only
+// when a filter needs them or a service takes the flow: filters on them
+// must still decide, and a taken flow must still carry the whole origin.
+TEST_F(RedirectHooksTest, NameAndCgroupFiltersDecideAndATakenFlowCarriesTheWholeOrigin) {
+  engine_.reset();
+  RedirectEngine::Options counted{cgroup_->path(), mount_};
+  counted.events = false;
+  auto engine = RedirectEngine::start(counted);
+  ASSERT_TRUE(engine) << engine.error().message();
+  engine_ = std::move(*engine);
+  const uint16_t destPort = freeTcpPort();
+  UniqueFd dest = listenOn(Endpoint::loopback(AF_INET, destPort));
+  const auto to = Endpoint::loopback(AF_INET, destPort);
+  char comm[SG_COMM_LEN] = {};  // the children's, inherited over fork()
+  ASSERT_EQ(::prctl(PR_GET_NAME, comm), 0);
+  const std::string level1 = cgroup_->path().substr(mount_.size());
+  ASSERT_EQ(std::count(level1.begin(), level1.end(), '/'), 1) << "the test cgroup is at level 1";
+
+  struct Case {
+    const char* what;
+    uint32_t match;
+    const char* comm;
+    uint64_t cgroupId;
+    bool redirected;
+  };
+  const Case cases[] = {
+      {"another name", SG_MATCH_COMM, "not-this-one", 0, false},
+      {"this name", SG_MATCH_COMM, comm, 0, true},
+      {"another cgroup", SG_MATCH_CGROUP, nullptr, cgroup_->id() + 1, false},
+      {"this cgroup", SG_MATCH_CGROUP, nullptr, cgroup_->id(), true},
+      {"port only", SG_MATCH_PORT, nullptr, 0, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ServiceSpec spec = service();
+    spec.filter.match = c.match;
+    if (c.comm) std::memcpy(spec.filter.comm, c.comm, std::strlen(c.comm));  // NUL-padded
+    spec.filter.cgroup_id = c.cgroupId;
+    spec.filter.cgroup_level = 1;
+    spec.filter.port_count = 1;
+    spec.filter.ports[0] = {destPort, destPort};
+    ASSERT_TRUE(engine_->setServices({&spec, 1}));
+    const auto before = engine_->decisionCounts();
+    ASSERT_TRUE(before);
+    pid_t child = connectFromCgroup(to);
+    UniqueFd conn = acceptWithin((c.redirected ? svc4_ : dest).get(), 5s);
+    ASSERT_TRUE(conn) << (c.redirected ? "not redirected" : "not connected directly");
+    if (c.redirected) {
+      auto ctx = readRedirectContext(conn.get());
+      ASSERT_TRUE(ctx) << ctx.error().message();
+      EXPECT_EQ(ctx->originComm, comm);
+      EXPECT_EQ(ctx->originCgroupId, cgroup_->id());
+      auto blob = queryRedirectRecordsBlob(conn.get());
+      ASSERT_TRUE(blob) << blob.error().message();
+      ASSERT_GE(blob->size(), sizeof(sg_redirect_records));
+      sg_redirect_records r;
+      std::memcpy(&r, blob->data(), sizeof r);
+      EXPECT_STREQ(r.origin.comm, comm);
+      EXPECT_NE(r.origin.time_ns, 0u);
+      EXPECT_EQ(r.origin.cgroup_ancestors[1], cgroup_->id());
+      EXPECT_EQ(r.origin.cgroup_ancestors[2], 0u) << "no level below the caller's own";
+    }
+    conn.reset();
+    EXPECT_EQ(waitChild(child), 0);
+    const auto after = engine_->decisionCounts();
+    ASSERT_TRUE(after);
+    const auto kind = c.redirected ? SG_DECISION_REDIRECT : SG_DECISION_DIRECT;
+    EXPECT_EQ(after->fromApplications[kind], before->fromApplications[kind] + 1);
+  }
 }
 
 // The service takes the flow when it first asks, which may be long after the
