@@ -112,7 +112,8 @@ struct {
  * to each (service, original destination), written when the service takes
  * the flow (its first getsockopt, which a transparent proxy makes for
  * SO_ORIGINAL_DST before it connects on), read by connect4/6 for that
- * service's outbound socket. */
+ * service's outbound socket. Not written for a service that says it
+ * attaches them (SG_SVC_ATTACHES_RECORDS): an LRU insert per flow saved. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 8192);
@@ -354,7 +355,9 @@ __attribute__((noinline)) int try_service(struct bpf_sock_addr *ctx, __u32 key,
   __u16 c = st->records.count;
   st->records.chain[c & (SG_MAX_CHAIN - 1)] = s->id;
   st->records.count = c + 1;
-  st->flags |= SG_SOCK_REDIRECTED | ((ev_flags & SG_EVENT_INHERITED) ? SG_SOCK_INHERITED : 0);
+  st->flags = (st->flags & ~SG_SOCK_NO_INHERIT) | SG_SOCK_REDIRECTED |
+              ((ev_flags & SG_EVENT_INHERITED) ? SG_SOCK_INHERITED : 0) |
+              ((s->flags & SG_SVC_ATTACHES_RECORDS) ? SG_SOCK_NO_INHERIT : 0);
   fill_context(st, s, dst);
   struct sg_endpoint *to = &st->listener;
   if (dst->family == AF_INET)
@@ -740,6 +743,7 @@ static __always_inline struct sg_sock_state *take_flow(struct bpf_sock *sk) {
   bpf_map_delete_elem(&sg_flows, &key);
   st->flags = (st->flags & ~(SG_SOCK_REDIRECTED | SG_SOCK_HAS_RECORDS | SG_SOCK_INHERITED)) |
               SG_SOCK_SERVICE_SIDE;
+  if (st->flags & SG_SOCK_NO_INHERIT) return st; /* the service passes the records on */
   struct sg_inherit_key ik = {};
   ik.service_id = context_of(st)->service_id;
   ik.dst = context_of(st)->original_dst;

@@ -230,6 +230,7 @@ int runCommand(const RunOptions& options) {
     spec.listen4 = (*service)->listen4();
     spec.listen6 = (*service)->listen6();
     spec.failClosed = p.failClosed;
+    spec.attachesRecords = true;  // EventLoop::startFlow
     spec.filter = p.filter;
     spec.tag = p.tag;
     spec.tgid = static_cast<uint32_t>(::getpid());

@@ -60,7 +60,8 @@ Result<sg_service> toKernelService(const ServiceSpec& spec) {
     return fail(EMSGSIZE, "service '" + spec.name + "': tag of " + std::to_string(spec.tag.size()) +
                               " bytes exceeds " + std::to_string(SG_TAG_MAX));
   s.id = spec.id;
-  s.flags = SG_SVC_ACTIVE | (spec.failClosed ? SG_SVC_FAIL_CLOSED : 0);
+  s.flags = SG_SVC_ACTIVE | (spec.failClosed ? SG_SVC_FAIL_CLOSED : 0) |
+            (spec.attachesRecords ? SG_SVC_ATTACHES_RECORDS : 0);
   if (spec.listen4) {
     if (spec.listen4->family() != AF_INET)
       return fail(EINVAL, "service '" + spec.name + "': listen4 is not IPv4");

@@ -29,6 +29,9 @@ struct ServiceSpec {
   std::optional<Endpoint> listen4;
   std::optional<Endpoint> listen6;
   bool failClosed = false;
+  // Sets IP_WFP_REDIRECT_RECORDS on every onward socket (the built-in
+  // service): its flows need no records inferred for it (SG_SVC_ATTACHES_RECORDS).
+  bool attachesRecords = false;
   uint64_t cgroupId = 0;  // the service's own cgroup, if it has one of its own
   uint32_t tgid = 0;      // the service's own process, if known
   sg_filter filter{};     // zero: all TCP

@@ -391,6 +391,44 @@ TEST_F(RedirectHooksTest, NameAndCgroupFiltersDecideAndATakenFlowCarriesTheWhole
   }
 }
 
+// This test process as service 5, and a second service after it: when 5
+// connects on to a flow's original destination without attaching the
+// flow's records, the flow goes on to the next service only if 5 left an
+// inferred record (a service that attaches none, like an unaware proxy);
+// one that says it attaches records leaves none, and its own connection
+// goes where it asked.
+TEST_F(RedirectHooksTest, OnlyAServiceThatAttachesNoRecordsLeavesThemInferred) {
+  const uint16_t destPort = freeTcpPort(), nextPort = freeTcpPort();
+  const auto dest = Endpoint::loopback(AF_INET, destPort);
+  UniqueFd destListener = listenOn(dest);
+  UniqueFd nextListener = listenOn(Endpoint::loopback(AF_INET, nextPort));
+  // The one that attaches first: an inferred record would outlive its turn.
+  for (const bool attaches : {true, false}) {
+    SCOPED_TRACE(attaches ? "attaches records" : "attaches none");
+    ServiceSpec first = service(5);
+    first.tgid = static_cast<uint32_t>(::getpid());
+    first.attachesRecords = attaches;
+    ServiceSpec next = service(6);
+    next.listen4 = Endpoint::loopback(AF_INET, nextPort);
+    next.listen6.reset();
+    const ServiceSpec both[] = {first, next};
+    ASSERT_TRUE(engine_->setServices(both));
+    pid_t child = connectFromCgroup(dest);
+    UniqueFd conn = acceptWithin(svc4_.get(), 5s);
+    ASSERT_TRUE(conn) << "not redirected to the first service";
+    auto ctx = readRedirectContext(conn.get());  // takes the flow
+    ASSERT_TRUE(ctx) << ctx.error().message();
+    UniqueFd onward(::socket(AF_INET, SOCK_STREAM, 0));
+    ASSERT_EQ(::connect(onward.get(), dest.sockaddrPtr(), dest.length()), 0)
+        << std::strerror(errno);
+    UniqueFd reached = acceptWithin((attaches ? destListener : nextListener).get(), 5s);
+    EXPECT_TRUE(reached) << (attaches ? "went on to the next service" : "did not go on");
+    onward.reset();
+    conn.reset();
+    EXPECT_EQ(waitChild(child), 0);
+  }
+}
+
 // The service takes the flow when it first asks, which may be long after the
 // application's socket is gone: a client that sends and closes before the
 // service accepts must still be served as its own flow.

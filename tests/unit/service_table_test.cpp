@@ -32,6 +32,16 @@ TEST(ServiceTable, ConvertsListenersFlagsAndTag) {
   EXPECT_EQ(std::memcmp(s->tag, spec.tag.data(), 3), 0);
 }
 
+TEST(ServiceTable, AServiceThatAttachesRecordsSaysSo) {
+  ServiceSpec spec;
+  spec.id = 1;
+  spec.name = "builtin";
+  spec.listen4 = *Endpoint::parse("127.0.0.1:4000");
+  EXPECT_FALSE(toKernelService(spec)->flags & SG_SVC_ATTACHES_RECORDS);
+  spec.attachesRecords = true;
+  EXPECT_TRUE(toKernelService(spec)->flags & SG_SVC_ATTACHES_RECORDS);
+}
+
 TEST(ServiceTable, RefusesWhatTheHookCouldNotUse) {
   ServiceSpec spec;
   spec.name = "x";

@@ -116,6 +116,7 @@ struct sg_redirect_records {
 #define SG_SOCK_SERVICE_SIDE 0x2u /* a service's accepted socket carrying a flow */
 #define SG_SOCK_HAS_RECORDS 0x4u  /* records attached (by a service, outbound) */
 #define SG_SOCK_INHERITED 0x8u    /* records inferred for a service that sets none */
+#define SG_SOCK_NO_INHERIT 0x10u  /* sent to a service with SG_SVC_ATTACHES_RECORDS */
 
 struct sg_sock_state {
   __u32 flags;
@@ -149,6 +150,10 @@ struct sg_flow_key {
 #define SG_SVC_FAIL_CLOSED 0x2u
 #define SG_SVC_LISTEN4 0x4u
 #define SG_SVC_LISTEN6 0x8u
+/* Passes each flow's records on itself (IP_WFP_REDIRECT_RECORDS on every
+ * onward socket, as sockgate's built-in service does): taking a flow then
+ * leaves no sg_inherit entry, which only a service that attaches none needs. */
+#define SG_SVC_ATTACHES_RECORDS 0x10u
 
 #define SG_PROTO_TCP 0x1u
 #define SG_PROTO_UDP 0x2u
