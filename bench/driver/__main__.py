@@ -194,6 +194,24 @@ def main(build, results_dir):
         run = measure.Runner(build, tmp, procs, cg, seconds, wrk_conns)
         res = data.setdefault("samples", {})
 
+        def measure_each(figure, keys, fn):
+            if figure not in figures:
+                return
+            for key in keys:
+                sample(res, figure, key, lambda: fn(key))
+                if res.get(figure, {}).get(key):
+                    log(f"  {figure} {key}: {show(res[figure][key][-1])}")
+
+        # connect() first, in rounds of its own: measured right after the
+        # throughput figures, every hook, floors included, came out 2-5
+        # points dearer than on a quiet machine, which measured what those
+        # figures leave behind rather than the hooks.
+        for r in range(reps if "connect" in figures else 0):
+            log(f"connect() round {r + 1}/{reps} (load {loadavg()[0]:.2f})")
+            measure_each("connect", rotated(["none", "bare", "state", "state_tp", "nomatch",
+                                             "match"], r),
+                         lambda v: run.connect(v, connect_n))
+
         mem = data.setdefault("idle_memory", {})
         weighed = [(key, pid) for key, pid in (("sg_builtin", None),
                                                ("nft_haproxy", pids["haproxy-nft"]),
@@ -209,14 +227,6 @@ def main(build, results_dir):
                 log(f"FAILED idle memory on {key}: {e}")
                 data.setdefault("failures", []).append(f"idle memory on {key}: {e}")
 
-        def measure_each(figure, keys, fn):
-            if figure not in figures:
-                return
-            for key in keys:
-                sample(res, figure, key, lambda: fn(key))
-                if res.get(figure, {}).get(key):
-                    log(f"  {figure} {key}: {show(res[figure][key][-1])}")
-
         chosen = [p for p in measure.PATHS if p.key in paths]
         for r in range(reps):
             log(f"round {r + 1}/{reps} (load {loadavg()[0]:.2f})")
@@ -227,9 +237,6 @@ def main(build, results_dir):
             measure_each("keepalive", order,
                          lambda k: run.http(measure.PATH_BY_KEY[k], close=False))
             measure_each("close", order, lambda k: run.http(measure.PATH_BY_KEY[k], close=True))
-            measure_each("connect", rotated(["none", "bare", "state", "state_tp", "nomatch",
-                                             "match"], r),
-                         lambda v: run.connect(v, connect_n))
 
         if "micro" in figures:
             log("micro-benchmarks")
