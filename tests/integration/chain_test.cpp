@@ -77,7 +77,7 @@ class ChainTest : public ::testing::Test {
     External e;
     e.port = port;
     e.process = std::make_unique<BackgroundProcess>(argv);
-    EXPECT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s)) << name << " did not listen";
+    EXPECT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s)) << name << " did not listen";
     ServiceSpec s;
     s.id = id;
     s.name = name;
@@ -154,7 +154,7 @@ class ChainTest : public ::testing::Test {
     uint16_t port = freeTcpPort();
     dest_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{toolBin("netcheck"), "serve-blast", std::to_string(port)});
-    EXPECT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+    EXPECT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
     return port;
   }
 
@@ -269,7 +269,7 @@ INSTANTIATE_TEST_SUITE_P(FirstLast, HaproxyPosition, ::testing::Values(0, 2));
 TEST_F(ChainTest, ForgedRecordsFromAnApplicationAreRefusedAndSkipNothing) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess dest({toolBin("netcheck"), "serve-peer", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   std::vector<ServiceSpec> chain{builtin(1, "A"), builtin(2, "B")};
   ASSERT_TRUE(engine_->setServices(chain));
 
@@ -340,7 +340,7 @@ TEST_F(ChainTest, AServiceKilledMidRunFailsOpenOrClosed) {
 TEST_F(ChainTest, AddingAndRemovingServicesKeepsOpenFlowsWhole) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess echo({toolBin("netcheck"), "serve-echo", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   ServiceSpec a = builtin(1, "A");
   ServiceSpec b = builtin(2, "B");
   ASSERT_TRUE(engine_->setServices({&a, 1}));

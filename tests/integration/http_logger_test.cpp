@@ -163,7 +163,7 @@ TEST_F(HttpLoggerTest, CurlThroughTheLoggerGetsTheFileIntactAndTheRequestIsLogge
 TEST_F(HttpLoggerTest, BothDirectionsAndHalfCloseComeThroughByteExact) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-blast", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   ASSERT_EQ(runInCgroup({toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port), "4",
                          std::to_string(2 * 1024 * 1024)},
                         120s),

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 TEST(QueryCommand, NamesThePeerProcessByTupleAndByPidFd) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-echo", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
   const auto to = Endpoint::loopback(AF_INET, port);
   ASSERT_EQ(::connect(fd.get(), to.sockaddrPtr(), to.length()), 0);

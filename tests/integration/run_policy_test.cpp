@@ -25,7 +25,8 @@ TEST(RunPolicy, ChainOfBuiltinsAndAnExternalProxy) {
   BackgroundProcess dest({toolBin("netcheck"), "serve-blast", std::to_string(destPort)});
   const uint16_t proxyPort = freeTcpPort();
   BackgroundProcess proxy({toolBin("netcheck"), "origdst-proxy", std::to_string(proxyPort)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(destPort) && tcpPortOpen(proxyPort); }, 10s));
+  ASSERT_TRUE(
+      waitFor([&] { return tcpPortListening(destPort) && tcpPortListening(proxyPort); }, 10s));
 
   const std::string policy = dir.path() + "/chain.toml";
   std::ofstream(policy) << "[[service]]\nname = \"second\"\npriority = 20\ntag = \"B\"\n\n"
@@ -60,7 +61,7 @@ TEST(RunPolicy, TwoBuiltinsAndTheExampleServiceOnCurl) {
   http.writeFile("file.bin", body);
   const uint16_t loggerPort = freeTcpPort();
   BackgroundProcess logger({SG_HTTP_LOGGER_BIN, std::to_string(loggerPort)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(loggerPort); }, 10s)) << logger.err();
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(loggerPort); }, 10s)) << logger.err();
 
   const std::string policy = dir.path() + "/chain.toml";
   std::ofstream(policy)

@@ -124,7 +124,7 @@ TEST_F(RunTest, CurlFetchesThroughTheServiceOverIPv6) {
 TEST_F(RunTest, GetpeernameShowsTheOriginalDestination) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-peer", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   for (const std::string& target :
        {"127.0.0.1:" + std::to_string(port), "[::1]:" + std::to_string(port)}) {
     auto r = runProcess(run({toolBin("netcheck"), "peer", target}));
@@ -149,7 +149,7 @@ TEST_F(RunTest, GetpeernameShowsTheOriginalDestination) {
 TEST_F(RunTest, HundredConcurrentSixteenMebibyteFlowsArriveByteExactBothWays) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-blast", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   auto r = runProcess(run({toolBin("netcheck"), "blast", "127.0.0.1:" + std::to_string(port), "100",
                            std::to_string(16 << 20)}),
                       240s);
@@ -206,7 +206,7 @@ TEST_F(RunTest, TwoRunsSideBySideDoNotRefuseEachOthersServices) {
 TEST_F(RunTest, ProcessOutsideTheCgroupIsNeverRedirected) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-peer", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
   BackgroundProcess governed({sockgateBin(), "run", "--", "sleep", "3"});
   ASSERT_TRUE(waitFor([] { return !runCgroups().empty(); }, 10s));
   ASSERT_TRUE(waitFor([&] { return loadedSockgatePrograms() > 0; }, 10s));

@@ -43,7 +43,7 @@ TEST(ServiceSdk, AcceptConnectOnwardAndForward) {
 
   const uint16_t port = freeTcpPort();
   BackgroundProcess dest({toolBin("netcheck"), "serve-blast", std::to_string(port)});
-  ASSERT_TRUE(waitFor([&] { return tcpPortOpen(port); }, 10s));
+  ASSERT_TRUE(waitFor([&] { return tcpPortListening(port); }, 10s));
 
   std::optional<InboundFlow> seen;
   std::optional<Result<ForwardResult>> forwarded;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace sockgate::testing {
@@ -45,15 +46,25 @@ uint16_t freeTcpPort() {
   throw std::runtime_error("no free port");
 }
 
-bool tcpPortOpen(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sin.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0;
-  ::close(fd);
-  return ok;
+bool tcpPortListening(uint16_t port) {
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the column titles
+    while (std::getline(in, line)) {
+      // "  sl  local_address rem_address   st ...": local is ADDR:PORT in hex
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      // The kernel lists listeners before every other socket: stop at the
+      // first that is not one, rather than read thousands in TIME_WAIT.
+      if (state != "0A") break;
+      const auto colon = local.rfind(':');
+      if (colon != std::string::npos && std::stoul(local.substr(colon + 1), nullptr, 16) == port)
+        return true;
+    }
+  }
+  return false;
 }
 
 HttpServer::HttpServer() : port_(freeTcpPort()) {
@@ -76,7 +87,7 @@ HttpServer::HttpServer() : port_(freeTcpPort()) {
   nginx_ = std::make_unique<BackgroundProcess>(
       std::vector<std::string>{"nginx", "-c", dir_.path() + "/nginx.conf", "-p", dir_.path(), "-e",
                                dir_.path() + "/error.log"});
-  if (!waitFor([this] { return tcpPortOpen(port_); }, std::chrono::seconds(10)))
+  if (!waitFor([this] { return tcpPortListening(port_); }, std::chrono::seconds(10)))
     throw std::runtime_error("nginx did not start: " + readFile(dir_.path() + "/error.log") +
                              nginx_->err());
 }
