@@ -7,8 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
+
+#include "common/listeners.h"
 
 namespace sockgate::testing {
 
@@ -47,24 +48,7 @@ uint16_t freeTcpPort() {
 }
 
 bool tcpPortListening(uint16_t port) {
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // the column titles
-    while (std::getline(in, line)) {
-      // "  sl  local_address rem_address   st ...": local is ADDR:PORT in hex
-      std::istringstream fields(line);
-      std::string slot, local, remote, state;
-      fields >> slot >> local >> remote >> state;
-      // The kernel lists listeners before every other socket: stop at the
-      // first that is not one, rather than read thousands in TIME_WAIT.
-      if (state != "0A") break;
-      const auto colon = local.rfind(':');
-      if (colon != std::string::npos && std::stoul(local.substr(colon + 1), nullptr, 16) == port)
-        return true;
-    }
-  }
-  return false;
+  return listeningSocketInode(Endpoint::loopback(AF_INET, port)).has_value();
 }
 
 HttpServer::HttpServer() : port_(freeTcpPort()) {

@@ -36,11 +36,11 @@ class HttpServer {
   std::unique_ptr<BackgroundProcess> nginx_;
 };
 
-// True once a TCP socket listens on port (any address, IPv4 or IPv6). Read
-// from /proc rather than probed with a connection: a transparent proxy that
-// is connected to directly has no original destination and connects to
-// itself (HAProxy then loops until its maxconn and stalls every real flow
-// until its timeouts).
+// True once a TCP socket listens on 127.0.0.1:port. Read from /proc rather
+// than probed with a connection: a transparent proxy that is connected to
+// directly has no original destination and connects to itself (HAProxy
+// then loops until its maxconn and stalls every real flow until its
+// timeouts).
 bool tcpPortListening(uint16_t port);
 
 }  // namespace sockgate::testing
