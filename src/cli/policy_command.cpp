@@ -64,13 +64,17 @@ std::string filterSummary(const sg_filter& f) {
 
 std::string formatPolicyTable(const Policy& policy) {
   std::vector<std::vector<std::string>> cells;
-  cells.push_back({"NAME", "KIND", "LISTEN", "PRIORITY", "FAIL", "TAG", "FILTER"});
+  cells.push_back({"NAME", "KIND", "LISTEN", "PRIORITY", "FAIL", "RECORDS", "TAG", "FILTER"});
   for (const auto& s : policy.services) {
     std::string listen;
     for (const auto* ep : {&s.listen4, &s.listen6})
       if (*ep) listen += (listen.empty() ? "" : " ") + listener(**ep);
-    cells.push_back({s.name, s.kind == PolicyService::Kind::External ? "external" : "builtin",
-                     listen, std::to_string(s.priority), s.failClosed ? "closed" : "open",
+    const bool external = s.kind == PolicyService::Kind::External;
+    // Who carries a flow's records to the next service: the service itself,
+    // or the kernel, inferring them from what the service accepted.
+    const bool attaches = !external || s.attachesRecords;
+    cells.push_back({s.name, external ? "external" : "builtin", listen, std::to_string(s.priority),
+                     s.failClosed ? "closed" : "open", attaches ? "attached" : "inferred",
                      fmt::format("{} B", s.tag.size()), filterSummary(s.filter)});
   }
   return alignColumns(cells);

@@ -96,6 +96,7 @@ Result<ServiceSpec> externalService(const PolicyService& p, uint32_t id) {
   spec.listen4 = p.listen4;
   spec.listen6 = p.listen6;
   spec.failClosed = p.failClosed;
+  spec.attachesRecords = p.attachesRecords;
   spec.filter = p.filter;
   spec.tag = p.tag;
   const Endpoint& where = p.listen4 ? *p.listen4 : *p.listen6;

@@ -64,8 +64,8 @@ constexpr int kDefaultPriority = 100;
 constexpr uint32_t kMaxId = 4294967294u;  // (uid_t)-1 means "no id" to the kernel
 
 constexpr std::array kTopKeys{"service"};
-constexpr std::array kServiceKeys{"name", "kind",    "listen", "priority", "fail",
-                                  "tag",  "tag_hex", "cgroup", "filter"};
+constexpr std::array kServiceKeys{"name", "kind",    "listen", "priority",         "fail",
+                                  "tag",  "tag_hex", "cgroup", "attaches_records", "filter"};
 constexpr std::array kFilterKeys{"destinations", "ports",  "protocols", "uids",
                                  "gids",         "cgroup", "comm"};
 
@@ -359,6 +359,17 @@ class PolicyReader {
       auto resolved = readCgroup(*cgroup, "cgroup");
       if (!resolved) return std::unexpected(resolved.error());
       s.cgroupPath = resolved->path;
+    }
+
+    if (const toml::node* attaches = table.get("attaches_records")) {
+      if (s.kind != PolicyService::Kind::External)
+        return bad(*attaches, "attaches_records",
+                   "only for an external service (the built-in service always attaches them)");
+      const auto* value = attaches->as_boolean();
+      if (!value)
+        return bad(*attaches, "attaches_records",
+                   "is " + typeName(*attaches) + " (expected true or false)");
+      s.attachesRecords = value->get();
     }
 
     if (const toml::node* filter = table.get("filter")) {

@@ -29,8 +29,11 @@ struct PolicyService {
   bool failClosed = false;
   std::vector<uint8_t> tag;  // at most SG_TAG_MAX bytes
   std::string cgroupPath;    // an external service's own cgroup, if it has one
-  sg_filter filter{};        // cgroup paths already resolved to id and level
-  int line = 0;              // where the [[service]] table starts
+  // External only: the service attaches each flow's records to its onward
+  // connection itself (SDK or socket options), so none need inferring.
+  bool attachesRecords = false;
+  sg_filter filter{};  // cgroup paths already resolved to id and level
+  int line = 0;        // where the [[service]] table starts
 };
 
 struct Policy {

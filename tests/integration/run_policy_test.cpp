@@ -68,7 +68,8 @@ TEST(RunPolicy, TwoBuiltinsAndTheExampleServiceOnCurl) {
       << "[[service]]\nname = \"inspect-a\"\npriority = 10\ntag = \"vendor-a\"\n\n"
       << "[[service]]\nname = \"inspect-b\"\npriority = 20\ntag = \"vendor-b\"\n\n"
       << "[[service]]\nname = \"http-logger\"\nkind = \"external\"\npriority = 30\n"
-      << "tag = \"logger\"\nlisten = [\"127.0.0.1:" << loggerPort << "\"]\n";
+      << "tag = \"logger\"\nattaches_records = true\nlisten = [\"127.0.0.1:" << loggerPort
+      << "\"]\n";
   auto r = runProcess(
       {sockgateBin(), "run", "--policy", policy, "--trace", "--", "curl", "-sS", "-o",
        dir.path() + "/got", "http://127.0.0.1:" + std::to_string(http.port()) + "/file.bin"},

@@ -79,6 +79,7 @@ priority = -5
 fail = "closed"
 tag_hex = "00fFa5"
 cgroup = "{0}"
+attaches_records = true
 )",
                                        root);
   auto policy = parsePolicy(text, "full.toml");
@@ -97,6 +98,7 @@ cgroup = "{0}"
   EXPECT_TRUE(ext.failClosed);
   EXPECT_EQ(ext.tag, (std::vector<uint8_t>{0x00, 0xff, 0xa5}));
   EXPECT_EQ(ext.cgroupPath, std::filesystem::canonical(root).string());
+  EXPECT_TRUE(ext.attachesRecords);
   EXPECT_EQ(ext.filter.match, 0u) << "no filter: any TCP";
   EXPECT_EQ(ext.line, 18);
 
@@ -110,6 +112,7 @@ cgroup = "{0}"
   EXPECT_EQ(s.priority, 10);
   EXPECT_FALSE(s.failClosed);
   EXPECT_EQ(std::string(s.tag.begin(), s.tag.end()), "vendor-a");
+  EXPECT_FALSE(s.attachesRecords) << "only an external service says so; the built-in always does";
   EXPECT_EQ(s.line, 2);
 
   const sg_filter& f = s.filter;
@@ -319,7 +322,16 @@ TEST(Policy, NameKindPriorityFail) {
       {"[[service]]\nname = \"a\"\nfail = \"shut\"\n",
        "p.toml:3: service 'a': fail: ", "'shut' is not a fail mode"},
       {"[[service]]\nname = \"a\"\nfail = true\n", "p.toml:3: service 'a': fail: ", "is a boolean"},
+      {"[[service]]\nname = \"a\"\nattaches_records = true\n",
+       "p.toml:3: service 'a': attaches_records: ",
+       "only for an external service (the built-in service always attaches them)"},
+      {"[[service]]\nname = \"a\"\nkind = \"external\"\nlisten = [\"127.0.0.1:1\"]\n"
+       "attaches_records = \"yes\"\n",
+       "p.toml:5: service 'a': attaches_records: ", "is a string (expected true or false)"},
   });
+  EXPECT_EQ(errorOf("[[service]]\nname = \"a\"\nkind = \"external\"\nlisten = "
+                    "[\"127.0.0.1:1\"]\nattaches_records = false\n"),
+            "(valid)");
   // A name of exactly 32 is fine.
   EXPECT_EQ(errorOf("[[service]]\nname = \"abcdefghijklmnopqrstuvwxyz012345\"\n"), "(valid)");
 }
