@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -188,6 +190,20 @@ int runCommand(const RunOptions& options) {
   } else {
     for (const auto& path : *swept)
       say("removed " + path + ", left by a run that was killed before it could clean up");
+  }
+
+  // Inside another run, this one could neither keep CMD under that run's
+  // hooks (its cgroup is made at the root) nor pass records through them
+  // (its service is one of that run's applications): every redirected flow
+  // would be reset. Say so before attaching anything.
+  std::ifstream selfCgroup("/proc/self/cgroup");
+  const std::string ownCgroup = security::parseCgroupV2Path(
+      std::string(std::istreambuf_iterator<char>(selfCgroup), std::istreambuf_iterator<char>()));
+  if (auto outer = enclosingRun(ownCgroup)) {
+    say("run: already inside another sockgate run (cgroup " + *outer +
+        "), whose hooks govern this process; nesting runs is not supported: put this run's "
+        "services in the outer run's policy, or run CMD from outside it");
+    return kSetupFailed;
   }
 
   RunScope scope;

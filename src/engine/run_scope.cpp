@@ -16,6 +16,18 @@ std::string runName(pid_t pid) {
   return std::string(kRunCgroupPrefix) + std::to_string(pid) + "-" + startTimeOf(pid);
 }
 
+// The pid a run cgroup's name carries, if it is one; the run is alive if
+// runName(pid) gives the name back (same pid, same start time).
+std::optional<pid_t> runPidOf(const std::string& name) {
+  if (!name.starts_with(kRunCgroupPrefix)) return std::nullopt;
+  std::string rest = name.substr(std::string(kRunCgroupPrefix).size());
+  try {
+    return static_cast<pid_t>(std::stol(rest.substr(0, rest.find('-'))));
+  } catch (...) {
+    return std::nullopt;  // not one of ours
+  }
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> sweepStaleRuns(const std::string& mount) {
@@ -30,15 +42,9 @@ Result<std::vector<std::string>> sweepStaleRuns(const std::string& mount) {
   ::closedir(dir);
 
   for (const auto& name : names) {
-    std::string rest = name.substr(std::string(kRunCgroupPrefix).size());
-    auto dash = rest.find('-');
-    pid_t pid = 0;
-    try {
-      pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
-    } catch (...) {
-      continue;  // not one of ours
-    }
-    if (runName(pid) == name) continue;  // that run is alive
+    auto pid = runPidOf(name);
+    if (!pid) continue;
+    if (runName(*pid) == name) continue;  // that run is alive
     const std::string path = mount + "/" + name;
     auto cg = Cgroup::open(path);
     if (!cg) continue;  // raced with its own cleanup
@@ -51,6 +57,16 @@ Result<std::vector<std::string>> sweepStaleRuns(const std::string& mount) {
 
 Result<Cgroup> createRunCgroup(const std::string& mount) {
   return Cgroup::create(mount + "/" + runName(::getpid()));
+}
+
+std::optional<std::string> enclosingRun(const std::string& cgroupPath) {
+  std::istringstream parts(cgroupPath);
+  std::string name;
+  while (std::getline(parts, name, '/')) {
+    auto pid = runPidOf(name);
+    if (pid && runName(*pid) == name) return name;
+  }
+  return std::nullopt;
 }
 
 }  // namespace sockgate

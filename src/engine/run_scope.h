@@ -2,6 +2,7 @@
 // so that the next run can tell a crashed run's leftovers from a live one.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,10 @@ Result<std::vector<std::string>> sweepStaleRuns(const std::string& cgroup2Mount)
 
 // A new run cgroup for this process under the hierarchy root.
 Result<Cgroup> createRunCgroup(const std::string& cgroup2Mount);
+
+// The name of the live run cgroup on a cgroup v2 path ("/a/b", as
+// /proc/PID/cgroup gives it), if any: that run's hooks govern a process
+// there. A run cgroup whose run is gone does not count (the sweep removes it).
+std::optional<std::string> enclosingRun(const std::string& cgroupPath);
 
 }  // namespace sockgate

@@ -203,6 +203,20 @@ TEST_F(RunTest, TwoRunsSideBySideDoNotRefuseEachOthersServices) {
   EXPECT_EQ(first.wait(10s), 128 + SIGTERM) << first.err();
 }
 
+// A run started by a command of another run: its service's records would
+// be refused by the outer run's hooks and every flow reset, so it refuses
+// up front, saying why, and leaves nothing behind.
+TEST_F(RunTest, ARunInsideAnotherRunRefusesToStart) {
+  HttpServer http;
+  const std::string url = "http://127.0.0.1:" + std::to_string(http.port()) + "/";
+  auto r = runProcess(run({sockgateBin(), "run", "--", "curl", "-sS", url}));
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_NE(r.err.find("run: already inside another sockgate run (cgroup sockgate-run-"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "") << "curl must not have run";
+}
+
 TEST_F(RunTest, ProcessOutsideTheCgroupIsNeverRedirected) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-peer", std::to_string(port)});
