@@ -51,6 +51,37 @@ TEST(RunPolicy, ChainOfBuiltinsAndAnExternalProxy) {
   EXPECT_EQ(count(proxy.out(), "-> 127.0.0.1:" + std::to_string(destPort)), 2u) << proxy.out();
 }
 
+// attaches_records reaches the kernel: an unaware proxy (it attaches no
+// records) declared as one that does leaves nothing for its onward
+// connection to inherit, so the service after it never sees the flow; with
+// the default, the chain goes on to it. (The misdeclaration docs/policy.md
+// warns about, used here because it is what makes the key observable.)
+TEST(RunPolicy, AttachesRecordsDecidesWhetherTheKernelInfersThem) {
+  TempDir dir;
+  const uint16_t destPort = freeTcpPort();
+  BackgroundProcess dest({toolBin("netcheck"), "serve-blast", std::to_string(destPort)});
+  const uint16_t proxyPort = freeTcpPort();
+  BackgroundProcess proxy({toolBin("netcheck"), "origdst-proxy", std::to_string(proxyPort)});
+  ASSERT_TRUE(
+      waitFor([&] { return tcpPortListening(destPort) && tcpPortListening(proxyPort); }, 10s));
+  for (bool attaches : {false, true}) {
+    const std::string policy = dir.path() + "/p.toml";
+    std::ofstream(policy) << "[[service]]\nname = \"proxy\"\nkind = \"external\"\npriority = 10\n"
+                          << "attaches_records = " << (attaches ? "true" : "false") << "\n"
+                          << "listen = [\"127.0.0.1:" << proxyPort << "\"]\n\n"
+                          << "[[service]]\nname = \"after\"\npriority = 20\n";
+    auto r =
+        runProcess({sockgateBin(), "run", "--policy", policy, "--trace", "--", toolBin("netcheck"),
+                    "blast", "127.0.0.1:" + std::to_string(destPort), "1", "1000"},
+                   120s);
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    EXPECT_EQ(count(r.err, "redirect to proxy"), 1u) << r.err;
+    EXPECT_EQ(count(r.err, "redirect to after"), attaches ? 0u : 1u)
+        << "attaches_records = " << attaches << "\n"
+        << r.err;
+  }
+}
+
 // The chain: two built-in instances with different tags, then the
 // example third-party service (C, libsockgate.so only), on a real curl to a
 // real nginx: each sees the flow once, in order, with the origin process.
