@@ -25,7 +25,7 @@
 #include "engine/run_scope.h"
 #include "engine/seccomp_guard.h"
 #include "engine/socket_guard.h"
-#include "proxy/redirect_service.h"
+#include "proxy/service_host.h"
 #include "redirect/policy.h"
 #include "security/process_info.h"
 
@@ -62,7 +62,7 @@ const char* decisionName(uint32_t d) {
 // Everything a run sets up, torn down in reverse on every path out.
 struct RunScope {
   std::optional<Cgroup> cgroup;
-  std::vector<std::unique_ptr<proxy::RedirectService>> services;  // the built-in ones
+  std::unique_ptr<proxy::ServiceHost> services;  // the built-in ones, if any
   std::unique_ptr<RedirectEngine> engine;
   std::unique_ptr<SocketGuard> guard;     // inet sockets, in the kernel
   std::unique_ptr<SeccompGuard> seccomp;  // the other families, for CMD's processes
@@ -82,7 +82,7 @@ struct RunScope {
     guard.reset();
     seccomp.reset();
     engine.reset();  // detaches every hook
-    for (auto& service : services) service->stop(0ms);
+    if (services) (void)services->stop(0ms);
     if (cgroup) {
       if (auto st = cgroup->remove(); !st) say(st.error().message());
     }
@@ -217,6 +217,8 @@ int runCommand(const RunOptions& options) {
   // Ids follow priority order; they name services in events and records.
   std::vector<ServiceSpec> specs;
   std::map<uint32_t, std::string> serviceNames;
+  std::vector<proxy::ServiceOptions> builtins;  // all run in one process of their own
+  std::vector<size_t> builtinSpecs;             // their places in specs
   for (size_t i = 0; i < policy->services.size(); ++i) {
     const PolicyService& p = policy->services[i];
     const auto id = static_cast<uint32_t>(i + 1);
@@ -236,23 +238,30 @@ int runCommand(const RunOptions& options) {
     serviceOptions.port = options.servicePort;
     if (p.listen4) serviceOptions.listen.push_back(*p.listen4);
     if (p.listen6) serviceOptions.listen.push_back(*p.listen6);
-    auto service = proxy::RedirectService::start(serviceOptions);
-    if (!service) {
-      say("start the built-in redirect service '" + p.name + "': " + service.error().message());
-      return kSetupFailed;
-    }
+    builtins.push_back(std::move(serviceOptions));
+    builtinSpecs.push_back(specs.size());
     ServiceSpec spec;
     spec.id = id;
     spec.name = p.name;
-    spec.listen4 = (*service)->listen4();
-    spec.listen6 = (*service)->listen6();
     spec.failClosed = p.failClosed;
     spec.attachesRecords = true;  // EventLoop::startFlow
     spec.filter = p.filter;
     spec.tag = p.tag;
-    spec.tgid = static_cast<uint32_t>(::getpid());
-    specs.push_back(std::move(spec));
-    scope.services.push_back(std::move(*service));
+    specs.push_back(std::move(spec));  // where it listens: once its process listens
+  }
+  if (!builtins.empty()) {
+    auto host = proxy::ServiceHost::start(builtins);
+    if (!host) {
+      say(host.error().message());
+      return kSetupFailed;
+    }
+    scope.services = std::move(*host);
+    for (size_t i = 0; i < builtinSpecs.size(); ++i) {
+      ServiceSpec& spec = specs[builtinSpecs[i]];
+      spec.listen4 = scope.services->listening()[i].listen4;
+      spec.listen6 = scope.services->listening()[i].listen6;
+      spec.tgid = static_cast<uint32_t>(scope.services->pid());
+    }
   }
 
   RedirectEngine::Options engineOptions{scope.cgroup->path(), mount};
@@ -428,16 +437,21 @@ int runCommand(const RunOptions& options) {
   scope.stopLeftovers();
   // The application's sockets are closed now; give in-flight flows a moment
   // to deliver their last bytes so the table shows whole transfers.
-  for (auto& service : scope.services) service->stop(2s);
+  std::vector<proxy::ServiceHost::Table> tables;
+  if (scope.services) {
+    if (auto t = scope.services->stop(2s); t)
+      tables = std::move(*t);
+    else
+      say(t.error().message());
+  }
   (void)scope.engine->drainEvents(onEvent);
 
   std::vector<proxy::FlowRecord> flows;
   std::vector<proxy::FlowGroup> folded;
   uint64_t foldedFlows = 0;
-  for (auto& service : scope.services) {
-    auto rows = service->log().snapshot();
-    flows.insert(flows.end(), rows.begin(), rows.end());
-    for (auto& g : service->log().groups()) {
+  for (auto& table : tables) {
+    flows.insert(flows.end(), table.rows.begin(), table.rows.end());
+    for (auto& g : table.groups) {
       foldedFlows += g.flows;
       folded.push_back(std::move(g));
     }

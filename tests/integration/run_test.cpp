@@ -217,6 +217,41 @@ TEST_F(RunTest, ARunInsideAnotherRunRefusesToStart) {
   EXPECT_EQ(r.out, "") << "curl must not have run";
 }
 
+// With autogroup scheduling each session is a CPU group of its own: the
+// services must not split CMD's (proxy/service_host.h).
+TEST_F(RunTest, TheBuiltInServiceRunsInASessionOfItsOwnAndEndsWithTheRun) {
+  HttpServer http;
+  const std::string url = "http://127.0.0.1:" + std::to_string(http.port()) + "/";
+  // CMD names its sibling, the services' process, and both sessions
+  // (the sixth field of /proc/PID/stat; neither comm has a space).
+  const std::string script =
+      "for c in $(cat /proc/$PPID/task/$PPID/children); do "
+      "[ \"$(cat /proc/$c/comm)\" = sockgate-svc ] && echo svc $c $(cut -d' ' -f6 /proc/$c/stat); "
+      "done; echo cmd $(cut -d' ' -f6 /proc/$$/stat); curl -sS -o /dev/null " +
+      url;
+  auto r = runProcess(run({"sh", "-c", script}));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("1 redirected"), std::string::npos) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<std::pair<pid_t, long>> services;
+  long cmdSession = -1;
+  for (std::string what; lines >> what;) {
+    if (what == "svc") {
+      pid_t pid = 0;
+      long session = 0;
+      lines >> pid >> session;
+      services.emplace_back(pid, session);
+    } else if (what == "cmd") {
+      lines >> cmdSession;
+    }
+  }
+  ASSERT_EQ(services.size(), 1u) << r.out;
+  EXPECT_GT(cmdSession, 0) << r.out;
+  EXPECT_NE(services[0].second, cmdSession) << r.out;
+  EXPECT_EQ(services[0].second, services[0].first) << "the services' process leads its session";
+  EXPECT_NE(::kill(services[0].first, 0), 0) << "the services' process outlived the run";
+}
+
 TEST_F(RunTest, ProcessOutsideTheCgroupIsNeverRedirected) {
   const uint16_t port = freeTcpPort();
   BackgroundProcess server({toolBin("netcheck"), "serve-peer", std::to_string(port)});
@@ -305,8 +340,24 @@ TEST_F(RunTest, NextRunCleansUpAfterSockgateItselfWasKilled) {
         return !survivors.empty();
       },
       10s));
+  pid_t services = 0;  // the built-in services' process, which must not outlive the run
+  {
+    std::ifstream children("/proc/" + std::to_string(governed->pid()) + "/task/" +
+                           std::to_string(governed->pid()) + "/children");
+    for (pid_t c; children >> c;)
+      if (readFile("/proc/" + std::to_string(c) + "/comm") == "sockgate-svc\n") services = c;
+  }
+  EXPECT_GT(services, 0) << "no sockgate-svc child";
   governed->signal(SIGKILL);
   EXPECT_EQ(governed->wait(10s), 128 + SIGKILL);
+  // Gone, or a zombie waiting for whoever inherited it to reap it.
+  auto ended = [](pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string pidField, comm, state;
+    return !(stat >> pidField >> comm >> state) || state == "Z";
+  };
+  EXPECT_TRUE(waitFor([&] { return services > 0 && ended(services); }, 10s))
+      << "the services' process outlived sockgate";
   // The kernel detached every hook when the links' owner died...
   EXPECT_TRUE(waitFor([] { return loadedSockgatePrograms() == 0; }, 10s));
   // ...and the next run removes the cgroup, keeping the survivor alive.
