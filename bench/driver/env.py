@@ -129,6 +129,21 @@ def cpu_usec(cgroup):
     return 0
 
 
+def service_process(sockgate_pid):
+    """The pid of the process in which `sockgate run` (sockgate_pid) runs
+    its built-in services (comm sockgate-svc, a child of the run)."""
+    with open(f"/proc/{sockgate_pid}/task/{sockgate_pid}/children") as f:
+        children = f.read().split()
+    for child in children:
+        try:
+            with open(f"/proc/{child}/comm") as f:
+                if f.read().strip() == "sockgate-svc":
+                    return int(child)
+        except FileNotFoundError:
+            continue
+    raise RuntimeError(f"sockgate {sockgate_pid} has no sockgate-svc child")
+
+
 def vm_rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):

@@ -194,8 +194,9 @@ class Runner:
         return json.loads(out.strip().splitlines()[-1])
 
     def idle_memory(self, path, n, weigh_pid):
-        """VmRSS of weigh_pid (or, if None, of the process path starts) before
-        and while n idle connections pass through it."""
+        """VmRSS of weigh_pid (or, if None, of the built-in services' process
+        of the sockgate run that path starts) before and while n idle
+        connections pass through it."""
         argv, cgroup = self.wrap(path, [self.hold_conns, "hold", f"127.0.0.1:{path.hold_port}",
                                         str(n)])
         errpath = os.path.join(self.tmp, f"hold-{path.key}.stderr")
@@ -205,9 +206,11 @@ class Runner:
             with open(errpath, "w") as err:
                 p = self.procs.start(argv, cgroup=cgroup, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=err, text=True)
-            pid = weigh_pid or p.pid
+            pid = weigh_pid
             try:
                 expect_line(p, "ready", 30)
+                # The built-in services run in a process of sockgate's own.
+                pid = pid or env.service_process(p.pid)
                 time.sleep(0.5)
                 base = env.vm_rss_kib(pid)
                 p.stdin.write("go\n")
