@@ -163,14 +163,11 @@ Result<std::vector<ServiceHost::Table>> ServiceHost::stop(std::chrono::milliseco
     // Each service drains in turn; past that, the process is stuck.
     line = readLine(control_.get(), buffer,
                     static_cast<int>(drain.count()) * static_cast<int>(listening_.size()) + 10000);
-  int status = 0;
   if (!line) {
     kill();
     return fail(EPIPE, "the built-in services' process ended without its connection table");
   }
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
-  control_.reset();
+  reap();  // it exits once the table is out
   std::vector<Table> tables;
   try {
     for (const auto& t : json::parse(*line)) {
@@ -186,8 +183,12 @@ Result<std::vector<ServiceHost::Table>> ServiceHost::stop(std::chrono::milliseco
 }
 
 void ServiceHost::kill() {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
+  reap();
+}
+
+void ServiceHost::reap() {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
   pid_ = -1;
   control_.reset();

@@ -51,7 +51,8 @@ class ServiceHost {
 
  private:
   ServiceHost() = default;
-  void kill();
+  void kill();  // SIGKILL, then reap()
+  void reap();  // waits for the process to end and forgets it
 
   pid_t pid_ = -1;
   UniqueFd control_;  // a stream socket to the process: one JSON line each way, then its tables
