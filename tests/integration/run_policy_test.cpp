@@ -19,15 +19,23 @@ size_t count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-TEST(RunPolicy, ChainOfBuiltinsAndAnExternalProxy) {
+// A destination that answers netcheck blast, and an external proxy that
+// learns each flow's destination with SO_ORIGINAL_DST and attaches no records.
+class RunPolicyChain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(
+        waitFor([&] { return tcpPortListening(destPort) && tcpPortListening(proxyPort); }, 10s));
+  }
+
   TempDir dir;
   const uint16_t destPort = freeTcpPort();
-  BackgroundProcess dest({toolBin("netcheck"), "serve-blast", std::to_string(destPort)});
+  BackgroundProcess dest{{toolBin("netcheck"), "serve-blast", std::to_string(destPort)}};
   const uint16_t proxyPort = freeTcpPort();
-  BackgroundProcess proxy({toolBin("netcheck"), "origdst-proxy", std::to_string(proxyPort)});
-  ASSERT_TRUE(
-      waitFor([&] { return tcpPortListening(destPort) && tcpPortListening(proxyPort); }, 10s));
+  BackgroundProcess proxy{{toolBin("netcheck"), "origdst-proxy", std::to_string(proxyPort)}};
+};
 
+TEST_F(RunPolicyChain, ChainOfBuiltinsAndAnExternalProxy) {
   const std::string policy = dir.path() + "/chain.toml";
   std::ofstream(policy) << "[[service]]\nname = \"second\"\npriority = 20\ntag = \"B\"\n\n"
                         << "[[service]]\nname = \"first\"\npriority = 10\ntag = \"A\"\n\n"
@@ -56,14 +64,7 @@ TEST(RunPolicy, ChainOfBuiltinsAndAnExternalProxy) {
 // connection to inherit, so the service after it never sees the flow; with
 // the default, the chain goes on to it. (The misdeclaration docs/policy.md
 // warns about, used here because it is what makes the key observable.)
-TEST(RunPolicy, AttachesRecordsDecidesWhetherTheKernelInfersThem) {
-  TempDir dir;
-  const uint16_t destPort = freeTcpPort();
-  BackgroundProcess dest({toolBin("netcheck"), "serve-blast", std::to_string(destPort)});
-  const uint16_t proxyPort = freeTcpPort();
-  BackgroundProcess proxy({toolBin("netcheck"), "origdst-proxy", std::to_string(proxyPort)});
-  ASSERT_TRUE(
-      waitFor([&] { return tcpPortListening(destPort) && tcpPortListening(proxyPort); }, 10s));
+TEST_F(RunPolicyChain, AttachesRecordsDecidesWhetherTheKernelInfersThem) {
   for (bool attaches : {false, true}) {
     const std::string policy = dir.path() + "/p.toml";
     std::ofstream(policy) << "[[service]]\nname = \"proxy\"\nkind = \"external\"\npriority = 10\n"
