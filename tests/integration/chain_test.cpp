@@ -355,7 +355,7 @@ TEST_F(ChainTest, AddingAndRemovingServicesKeepsOpenFlowsWhole) {
                               "127.0.0.1:" + std::to_string(port),
                               "3000"};
   BackgroundProcess longFlow(sh);
-  ASSERT_TRUE(waitFor([&] { return longFlow.out().find("connected") != std::string::npos; }, 10s));
+  ASSERT_TRUE(waitFor([&] { return longFlow.out().find("echoing") != std::string::npos; }, 10s));
 
   std::vector<ServiceSpec> both{a, b};
   ASSERT_TRUE(engine_->setServices(both));  // add B

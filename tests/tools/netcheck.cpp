@@ -285,6 +285,12 @@ int slowEcho(const Endpoint& to, int millis) {
       std::fprintf(stderr, "netcheck: slow-echo: byte %d lost: %s\n", sent, std::strerror(errno));
       return 1;
     }
+    if (sent == 0) {
+      // Only an echoed byte proves every hop, proxies' own upstream connects
+      // included, exists; "connected" alone can precede them.
+      std::printf("echoing\n");
+      std::fflush(stdout);
+    }
     ::usleep(20000);
   }
   ::close(fd);
