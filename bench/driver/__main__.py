@@ -65,10 +65,13 @@ def start_world(procs, cg, tmp, build):
     """Servers on loopback, and the proxies that stay up for the whole run."""
     os.chmod(tmp, 0o755)  # nginx workers run as www-data
     env.write(os.path.join(tmp, "nginx.conf"), env.nginx_conf(tmp))
+    # In a cgroup of their own: the servers' CPU per request is half of what
+    # a target leaves a relay (report.budgets).
     procs.start(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"), "-e",
-                 os.path.join(tmp, "nginx-error.log")], stdout=subprocess.DEVNULL)
+                 os.path.join(tmp, "nginx-error.log")], cgroup=cg["servers"],
+                stdout=subprocess.DEVNULL)
     for port in (env.IPERF_PORT, env.IPERF_PORT_NFT_HAPROXY, env.IPERF_PORT_NFT_SOCAT):
-        procs.start(["iperf3", "-s", "-p", str(port), "-B", "127.0.0.1"],
+        procs.start(["iperf3", "-s", "-p", str(port), "-B", "127.0.0.1"], cgroup=cg["servers"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hold = os.path.join(build, "bench", "hold_conns")
     for port in (env.HOLD_PORT, env.HOLD_PORT_NFT_HAPROXY):
@@ -189,7 +192,8 @@ def main(build, results_dir):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
-        cg = env.Cgroups(["haproxy-nft", "haproxy-sg", "socat", "sockgate", "bare"])
+        cg = env.Cgroups(["haproxy-nft", "haproxy-sg", "socat", "sockgate", "bare",
+                           "servers"])
         pids = start_world(procs, cg, tmp, build)
         run = measure.Runner(build, tmp, procs, cg, seconds, wrk_conns)
         res = data.setdefault("samples", {})

@@ -78,6 +78,7 @@ class Runner:
         probe = [sys.executable, PROBE, out]
         for name in path.cpu_cgroups:
             probe += ["--cgroup", self.cg[name]]
+        probe += ["--server-cgroup", self.cg["servers"]]
         argv, cgroup = self.wrap(path, probe + ["--"] + client_argv)
         if path.nft:
             env.nft_add()
@@ -125,7 +126,9 @@ class Runner:
         # was spent on; sum_received is what arrived in the test window.
         gbps = j["end"]["sum_received"]["bits_per_second"] / 1e9
         gbytes = j["end"]["sum_sent"]["bytes"] / 1e9
-        fig = {"gbps": gbps}
+        fig = {"gbps": gbps,
+               "client_cpu_s_per_gb": r["client_cpu_s"] / gbytes,
+               "server_cpu_s_per_gb": r["server_cpu_s"] / gbytes}
         if path.cpu_cgroups:
             fig["proxy_cpu_s"] = r["proxy_cpu_s"]
             fig["cpu_s_per_gb"] = r["proxy_cpu_s"] / gbytes
@@ -156,8 +159,11 @@ class Runner:
         r = self.run_client(path, self.wrk_argv(path.nginx_port, close),
                             timeout=self.seconds + 30)
         fig = wrk_result(r["stdout"], f"wrk on {path.key}")
+        per_req = 1e6 / max(1, fig["requests"])
+        fig["client_cpu_us_per_req"] = r["client_cpu_s"] * per_req
+        fig["server_cpu_us_per_req"] = r["server_cpu_s"] * per_req
         if path.cpu_cgroups:
-            fig["proxy_cpu_us_per_req"] = r["proxy_cpu_s"] * 1e6 / max(1, fig["requests"])
+            fig["proxy_cpu_us_per_req"] = r["proxy_cpu_s"] * per_req
         return fig
 
     def connect(self, variant, n):

@@ -16,14 +16,27 @@ SHORT = {"direct": "direct", "nft_haproxy": "nft+HAProxy", "nft_socat": "nft+soc
 FIGURES = [
     ("bulk_gbps", "bulk", "gbps", "bulk throughput", "Gbit/s", True),
     ("bulk_cpu", "bulk", "cpu_s_per_gb", "  proxy CPU", "s/GB", False),
+    ("bulk_client_cpu", "bulk", "client_cpu_s_per_gb", "  client CPU", "s/GB", False),
+    ("bulk_server_cpu", "bulk", "server_cpu_s_per_gb", "  server CPU", "s/GB", False),
     ("ka_rps", "keepalive", "rps", "keep-alive", "req/s", True),
     ("ka_p50", "keepalive", "p50_ms", "  p50", "ms", False),
     ("ka_p99", "keepalive", "p99_ms", "  p99", "ms", False),
     ("ka_cpu", "keepalive", "proxy_cpu_us_per_req", "  proxy CPU", "us/req", False),
+    ("ka_client_cpu", "keepalive", "client_cpu_us_per_req", "  client CPU", "us/req", False),
+    ("ka_server_cpu", "keepalive", "server_cpu_us_per_req", "  server CPU", "us/req", False),
     ("close_rps", "close", "rps", "connection per request", "req/s", True),
     ("close_p50", "close", "p50_ms", "  p50", "ms", False),
     ("close_p99", "close", "p99_ms", "  p99", "ms", False),
     ("close_cpu", "close", "proxy_cpu_us_per_req", "  proxy CPU", "us/req", False),
+    ("close_client_cpu", "close", "client_cpu_us_per_req", "  client CPU", "us/req", False),
+    ("close_server_cpu", "close", "server_cpu_us_per_req", "  server CPU", "us/req", False),
+]
+# For each throughput target: the rate figure, the CPU figures per unit
+# (proxy, client, server), and how a rate converts to units per second.
+BUDGETS = [
+    ("bulk_gbps", "bulk_cpu", "bulk_client_cpu", "bulk_server_cpu", "s/GB", 1 / 8),
+    ("ka_rps", "ka_cpu", "ka_client_cpu", "ka_server_cpu", "us/req", 1e-6),
+    ("close_rps", "close_cpu", "close_client_cpu", "close_server_cpu", "us/req", 1e-6),
 ]
 CONNECT = [("none", "no hook"), ("bare", "bare hook (allow all)"),
            ("state", "floor: sk storage"), ("state_tp", "floor: + tracepoint"),
@@ -99,6 +112,28 @@ def verdicts(figs, conn, mem):
     m = mem.get("sg_builtin", {}).get("bytes_per_conn")
     out.append({"target": "idle flow < 10 KiB resident (built-in service)",
                 "measured": m, "met": m is not None and m < 10240})
+    return out
+
+
+def budgets(figs, cores):
+    """What each throughput target leaves the built-in service, in CPU per
+    unit, if every core were busy with client, server and service and
+    nothing else: cores / (target x direct's rate), less what the client
+    and the server spend per unit on the built-in's path. A service that
+    spends more than this cannot meet the target however it is scheduled."""
+    out = {}
+    for rate, proxy, client, server, unit, per_s in BUDGETS:
+        bound = next(t[2] for t in TARGETS if t[0] == rate)
+        direct = figs.get(rate, {}).get("direct", {}).get("median")
+        path = {k: figs.get(k, {}).get("sg_builtin", {}).get("median")
+                for k in (proxy, client, server)}
+        if not direct or None in path.values():
+            continue
+        whole = cores / (bound * direct * per_s)
+        out[rate] = {"target": bound, "unit": unit, "per_unit_all_cores": whole,
+                     "client": path[client], "server": path[server],
+                     "service_budget": whole - path[client] - path[server],
+                     "service": path[proxy]}
     return out
 
 
@@ -229,6 +264,17 @@ def table(data, figs, conn, verdict):
                     ratio = f"  x direct {st['to_direct']:.2f}" if "to_direct" in st else ""
                     lines.append(f"  {label:<26}{unit:<18}{fmt(st['median']):>8} "
                                  f"[{fmt(st['min'])}-{fmt(st['max'])}]{ratio}")
+    budget = figs.get("budgets", {})
+    if budget:
+        lines.append("")
+        lines.append(f"what each target leaves the built-in service, with all {m['cores']} cores "
+                     "busy with client, server and service only")
+        for rate, b in budget.items():
+            label = next(f[3] for f in FIGURES if f[0] == rate)
+            lines.append(f"  {label} at {b['target']} of direct: {fmt(b['per_unit_all_cores'])} "
+                         f"{b['unit']}, less client {fmt(b['client'])} and server "
+                         f"{fmt(b['server'])}: service <= {fmt(b['service_budget'])}, "
+                         f"spends {fmt(b['service'])}")
     for f in data.get("failures", []):
         lines.append(f"  FAILED: {f}")
     return "\n".join(lines) + "\n"
@@ -313,6 +359,7 @@ unset multiplot
 
 def write(data, results_dir):
     figs, conn = summarize(data)
+    figs["budgets"] = budgets(figs, data["machine"]["cores"])
     mem = data.get("idle_memory", {})
     verdict = verdicts(figs, conn, mem)
     data["figures"] = figs
