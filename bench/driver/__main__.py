@@ -65,8 +65,8 @@ def start_world(procs, cg, tmp, build):
     """Servers on loopback, and the proxies that stay up for the whole run."""
     os.chmod(tmp, 0o755)  # nginx workers run as www-data
     env.write(os.path.join(tmp, "nginx.conf"), env.nginx_conf(tmp))
-    # In a cgroup of their own: the servers' CPU per request is half of what
-    # a target leaves a relay (report.budgets).
+    # In a cgroup of their own, so that the report can take the servers' CPU
+    # off what a target leaves a relay (report.budgets).
     procs.start(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"), "-e",
                  os.path.join(tmp, "nginx-error.log")], cgroup=cg["servers"],
                 stdout=subprocess.DEVNULL)
